@@ -1,0 +1,1 @@
+"""regkb: curated YAML rules -> validated models -> kb.db, published with Datasette."""

@@ -1,0 +1,185 @@
+"""Build: write a validated knowledge base into kb.db with sqlite-utils, atomically.
+
+Tables and their column order come from the models (ingest/models.py). The
+database is written to a temporary file beside the target and renamed over it
+only once complete, so readers and a failed build never see a half-written
+kb.db.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import types
+import typing
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import sqlite_utils
+
+from .models import (
+    NESTED_FIELDS,
+    Authority,
+    ComparisonRow,
+    Dimension,
+    FxRate,
+    Instrument,
+    Jurisdiction,
+    Record,
+    Rule,
+    Source,
+)
+from .validate import KnowledgeBase
+
+# Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
+PRIMARY_KEYS = {"jurisdictions": "code", "authorities": "id", "dimensions": "id", "fx_rates": ("currency", "date"),
+                "instruments": "id", "rules": "id", "sources": "id", "comparison": "dimension"}
+FOREIGN_KEYS = {
+    "authorities": [("jurisdiction", "jurisdictions", "code")],
+    "instruments": [("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
+                    ("transposes", "instruments", "id")],
+    "rules": [("jurisdiction", "jurisdictions", "code"), ("instrument_id", "instruments", "id"),
+              ("authority_id", "authorities", "id"), ("dimension_id", "dimensions", "id"),
+              ("superseded_by", "rules", "id")],
+    "sources": [("rule_id", "rules", "id")],
+    "comparison": [("dimension", "dimensions", "id")],
+}
+FACET_INDEXES = {
+    "instruments": ["jurisdiction", "instrument_type", "status", "authority_id"],
+    "rules": ["jurisdiction", "origin", "domain", "topic", "status", "service_type", "authority_id",
+              "instrument_id", "dimension_id", "verification"],
+    "sources": ["rule_id", "kind"],
+    "comparison": ["domain"],
+}
+MODELS: dict[str, type[Record]] = {"jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension,
+                                   "fx_rates": FxRate, "instruments": Instrument, "rules": Rule, "sources": Source,
+                                   "comparison": ComparisonRow}
+
+
+def _python_type(annotation: Any) -> type:
+    """The plain Python type behind Optional / Annotated / enum annotations, for the SQLite column type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+        else:
+            break
+    if isinstance(annotation, type) and issubclass(annotation, (Enum, str, dt.date)):
+        return str
+    return annotation if annotation in (int, float) else str
+
+
+def column_types(model: type[Record]) -> dict[str, type]:
+    return {name: _python_type(field.annotation) for name, field in model.model_fields.items()
+            if name not in NESTED_FIELDS}
+
+
+def rows(records: list[Record]) -> list[dict[str, Any]]:
+    return [record.model_dump(mode="json", exclude=NESTED_FIELDS) for record in records]
+
+
+def _derive_threshold_eur(kb: KnowledgeBase) -> None:
+    """Convert currency thresholds to EUR at the newest reference rate held for the currency."""
+    newest: dict[str, FxRate] = {}
+    for rate in sorted(kb.fx_rates, key=lambda rate: rate.date):
+        newest[rate.currency] = rate
+    for rule in kb.rules:
+        if rule.threshold_amount is None:
+            continue
+        if rule.threshold_unit == "EUR":
+            rule.threshold_eur = rule.threshold_amount
+        elif rule.threshold_unit in newest:
+            rate = newest[rule.threshold_unit]
+            rule.threshold_eur = round(rule.threshold_amount * rate.eur_per_unit, 2)
+            rule.threshold_fx_date = rate.date
+
+
+def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
+    """One row per comparison question, with each country's current answer, rules and citations.
+
+    The current answer is made of the rules in force or proposed; a question
+    whose rules have all ended shows them with their status, so no answer is
+    ever blank while the country has any rule for it.
+    """
+    citations = {instrument.id: instrument.citation for instrument in kb.instruments}
+    rules = pd.DataFrame(rows(kb.rules))
+    rules["current"] = rules["status"].isin(["in_force", "proposed"])
+    rules["answer"] = rules.apply(
+        lambda r: (f"[{r.status}] " if r.status != "in_force" else "") + f"{r.title_en}: {r.summary_en}", axis=1)
+    rules["cited"] = rules.apply(
+        lambda r: citations[r.instrument_id] + (f", {r.provision}" if r.provision else ""), axis=1)
+    table = []
+    for dimension in kb.dimensions:
+        row = {"dimension": dimension.id, "domain": dimension.domain, "question": dimension.question_en}
+        for country in ("TH", "PT"):
+            answering = rules[(rules.dimension_id == dimension.id) & (rules.jurisdiction == country)]
+            if answering.current.any():
+                answering = answering[answering.current]
+            answering = answering.sort_values(["status", "effective_from", "id"], na_position="last")
+            prefix = country.lower()
+            row[f"{prefix}_answer"] = "\n".join(answering.answer) or None
+            row[f"{prefix}_rules"] = ", ".join(answering.id) or None
+            row[f"{prefix}_citations"] = "; ".join(dict.fromkeys(answering.cited)) or None
+        table.append(ComparisonRow(**row, sort_order=dimension.sort_order))
+    return table
+
+
+def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, Any]]) -> None:
+    model = MODELS[name]
+    table = db.table(name)
+    table.create(column_types(model), pk=PRIMARY_KEYS[name], foreign_keys=FOREIGN_KEYS.get(name, []))
+    table.insert_all(records)
+    for column in FACET_INDEXES.get(name, []):
+        table.create_index([column])
+
+
+@contextmanager
+def atomic_target(db_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside db_path; on success rename it over db_path, on failure remove it."""
+    db_path = db_path.resolve()
+    temporary = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, db_path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
+    """Write every table of the contract into a new SQLite file at path; return row counts."""
+    _derive_threshold_eur(kb)
+    tables = {
+        "jurisdictions": rows(kb.jurisdictions),
+        "authorities": rows(kb.authorities),
+        "dimensions": rows(kb.dimensions),
+        "fx_rates": rows(kb.fx_rates),
+        "instruments": rows(kb.instruments),
+        "rules": rows(kb.rules),
+        "sources": rows([source for rule in kb.rules for source in rule.sources]),
+        "comparison": rows(comparison_rows(kb)),
+    }
+    db = sqlite_utils.Database(path)
+    with db.conn:
+        for name, records in tables.items():
+            _create_table(db, name, records)
+    dangling = db.execute("PRAGMA foreign_key_check").fetchall()
+    if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
+        raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
+    db.analyze()
+    db.vacuum()
+    db.close()
+    return {name: len(records) for name, records in tables.items()}
+
+
+def build(kb: KnowledgeBase, db_path: Path) -> dict[str, int]:
+    """Build kb.db atomically: the old file stays in place until the new one is complete."""
+    with atomic_target(db_path) as temporary:
+        return write_database(kb, temporary)

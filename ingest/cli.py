@@ -1,0 +1,103 @@
+"""The regkb command: check the data files, build kb.db, serve it with Datasette."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .load import load_data_dir
+from .problems import DataError
+from .validate import KnowledgeBase, validate
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = PROJECT_DIR / "data"
+DEFAULT_DB = PROJECT_DIR / "kb.db"
+
+data_option = click.option(
+    "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATA,
+    show_default=True, help="Folder of curated YAML files.",
+)
+db_option = click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB,
+    show_default=True, help="SQLite file to build or serve.",
+)
+
+
+def load_and_validate(data_dir: Path) -> KnowledgeBase:
+    """Validate the data folder or exit 1 after printing every problem, one per line."""
+    if not data_dir.is_dir():
+        raise click.ClickException(f"data folder not found: {data_dir}")
+    try:
+        return validate(load_data_dir(data_dir))
+    except DataError as error:
+        for problem in error.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(error.problems)} problem(s) found; nothing was written.", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """regkb: how Thailand and Portugal register OTT services and tax e-commerce.
+
+    The rules live as YAML files in data/ (one file per legal instrument).
+    `regkb check` validates them, `regkb ingest` builds kb.db from them, and
+    `regkb serve` publishes kb.db with Datasette on http://127.0.0.1:8001/.
+    """
+
+
+@cli.command()
+@data_option
+def check(data_dir: Path) -> None:
+    """Validate the data files without writing anything.
+
+    Every problem is printed as FILE: RECORD: FIELD: MESSAGE; the exit status is
+    1 when there is any.
+    """
+    kb = load_and_validate(data_dir)
+    click.echo(f"ok: {len(kb.instruments)} instruments, {len(kb.rules)} rules, "
+               f"{len(kb.dimensions)} comparison questions")
+
+
+@cli.command()
+@data_option
+@db_option
+def ingest(data_dir: Path, db_path: Path) -> None:
+    """Validate the data files and build kb.db from them.
+
+    The database is written to a temporary file beside --db and renamed over it
+    only when complete, so a failed or interrupted ingest leaves the old kb.db
+    exactly as it was.
+    """
+    from .build import build
+
+    kb = load_and_validate(data_dir)
+    counts = build(kb, db_path)
+    click.echo(f"built {db_path}: " + ", ".join(f"{count} {table}" for table, count in counts.items()))
+
+
+@cli.command()
+@data_option
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 127.0.0.1 keeps the site on this machine.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+def serve(data_dir: Path, db_path: Path, host: str, port: int) -> None:
+    """Serve kb.db read-only with Datasette, building it first if it is missing or stale.
+
+    kb.db is stale when any file under --data is newer than it.
+    """
+    from .publish import datasette_command, is_stale
+
+    if is_stale(db_path, data_dir):
+        click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
+        from .build import build
+
+        build(load_and_validate(data_dir), db_path)
+    command = datasette_command(db_path, host=host, port=port)
+    click.echo(f"serving {db_path} on http://{host}:{port}/")
+    import os
+
+    os.execvp(command[0], command)

@@ -1,0 +1,92 @@
+"""Load: read the YAML files under data/ into plain Python values.
+
+Nothing is interpreted here beyond YAML itself. Dates stay strings so that the
+models, not the YAML parser, judge them and can name the field of a bad one.
+Every unreadable file becomes a Problem; loading goes on so that one run
+reports every broken file at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import Problem
+
+MAX_FILE_BYTES = 2_000_000
+REFERENCE_FILES = ("jurisdictions", "authorities", "dimensions", "fx_rates")
+INSTRUMENT_DIRS = ("th", "pt", "eu")
+
+
+class _DataLoader(yaml.SafeLoader):
+    """SafeLoader without timestamps (the models parse dates) and without aliases.
+
+    Data files have no use for anchors, and refusing aliases shuts out
+    "billion laughs" expansion before it starts.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in data files")
+        return super().compose_node(parent, index)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A data file's path (relative to the data directory, for messages) and its parsed content."""
+
+    path: str
+    content: Any
+
+
+@dataclass
+class LoadedData:
+    reference: dict[str, LoadedFile]
+    instruments: list[LoadedFile]
+    problems: list[Problem]
+
+
+def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
+    """Parse one file; on failure return a Problem naming the file and, where YAML says, the line."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None, Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes")
+        text = path.read_bytes().decode("utf-8")
+        return yaml.load(text, Loader=_DataLoader), None
+    except UnicodeDecodeError as error:
+        return None, Problem(shown_as, "-", "-", f"not valid UTF-8 (byte {error.start})")
+    except yaml.YAMLError as error:
+        return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}")
+
+
+def load_data_dir(data_dir: Path) -> LoadedData:
+    """Read the reference tables and every instrument file, in a stable order."""
+    loaded = LoadedData(reference={}, instruments=[], problems=[])
+    for name in REFERENCE_FILES:
+        path = data_dir / f"{name}.yml"
+        if not path.exists():
+            loaded.problems.append(Problem(f"{name}.yml", "-", "-", "reference table file is missing"))
+            continue
+        content, problem = read_yaml(path, path.name)
+        if problem:
+            loaded.problems.append(problem)
+        else:
+            loaded.reference[name] = LoadedFile(path.name, content)
+    for folder in INSTRUMENT_DIRS:
+        for path in sorted((data_dir / folder).glob("*.y*ml")):
+            shown_as = path.relative_to(data_dir).as_posix()
+            content, problem = read_yaml(path, shown_as)
+            if problem:
+                loaded.problems.append(problem)
+            else:
+                loaded.instruments.append(LoadedFile(shown_as, content))
+    return loaded

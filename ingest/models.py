@@ -1,0 +1,411 @@
+"""The data contract of regkb, stated once.
+
+Every table in kb.db, every column, every controlled vocabulary and every check
+of a single record is declared here. The builder derives its tables and column
+order from these models, and Datasette's column descriptions come from the
+``description`` of each field, so nothing here is restated anywhere else.
+
+Fields marked ``derived`` are computed by the ingest (from the enclosing
+instrument, the fx rates or the git history) and must not be written in YAML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+# --- controlled vocabularies -------------------------------------------------
+
+
+class JurisdictionCode(StrEnum):
+    TH = "TH"
+    PT = "PT"
+    EU = "EU"
+
+
+class RuleJurisdiction(StrEnum):
+    """A rule belongs to a country: EU law that applies in Portugal is PT."""
+
+    TH = "TH"
+    PT = "PT"
+
+
+class Origin(StrEnum):
+    national = "national"
+    eu = "eu"
+
+
+class InstrumentType(StrEnum):
+    act = "act"
+    royal_decree = "royal_decree"
+    emergency_decree = "emergency_decree"
+    ministerial_regulation = "ministerial_regulation"
+    notification = "notification"
+    decree_law = "decree_law"
+    law = "law"
+    regulatory_decree = "regulatory_decree"
+    portaria = "portaria"
+    eu_directive = "eu_directive"
+    eu_regulation = "eu_regulation"
+    eu_decision = "eu_decision"
+    resolution = "resolution"
+    court_decision = "court_decision"
+    bill = "bill"
+
+
+class Status(StrEnum):
+    in_force = "in_force"
+    repealed = "repealed"
+    withdrawn = "withdrawn"
+    proposed = "proposed"
+    rejected = "rejected"
+    superseded = "superseded"
+    expired = "expired"
+
+
+class Domain(StrEnum):
+    ott_registration = "ott_registration"
+    ecommerce_tax = "ecommerce_tax"
+
+
+class Topic(StrEnum):
+    scope = "scope"
+    registration = "registration"
+    threshold = "threshold"
+    rate = "rate"
+    filing = "filing"
+    payment = "payment"
+    representative = "representative"
+    platform_liability = "platform_liability"
+    reporting = "reporting"
+    levy = "levy"
+    investment_obligation = "investment_obligation"
+    content_obligation = "content_obligation"
+    exemption = "exemption"
+    penalty = "penalty"
+    status_note = "status_note"
+
+
+class ServiceType(StrEnum):
+    vod = "vod"
+    video_sharing = "video_sharing"
+    messaging = "messaging"
+    marketplace = "marketplace"
+    e_service = "e_service"
+    low_value_goods = "low_value_goods"
+    digital_platform = "digital_platform"
+    payment = "payment"
+    all = "all"
+
+
+class Verification(StrEnum):
+    official = "official"
+    secondary = "secondary"
+    unverified = "unverified"
+
+
+class SourceKind(StrEnum):
+    official_text = "official_text"
+    gazette = "gazette"
+    regulator = "regulator"
+    secondary = "secondary"
+
+
+OFFICIAL_SOURCE_KINDS = {SourceKind.official_text, SourceKind.gazette, SourceKind.regulator}
+
+
+class Currency(StrEnum):
+    """ISO 4217 codes a threshold may be stated in; each needs an fx rate."""
+
+    THB = "THB"
+    EUR = "EUR"
+    USD = "USD"
+
+
+class CountUnit(StrEnum):
+    users = "users"
+    transactions = "transactions"
+    sales = "sales"
+    nights = "nights"
+    accounts = "accounts"
+
+
+class ThresholdPeriod(StrEnum):
+    year = "year"
+    quarter = "quarter"
+    month = "month"
+    consignment = "consignment"
+    transaction = "transaction"
+
+
+# --- field types ---------------------------------------------------------------
+
+# B.E. = C.E. + 543, so a Thai year typed as-is lands around 2500-2600.
+BUDDHIST_ERA_FLOOR = 2400
+
+
+def _not_buddhist_era(value: dt.date) -> dt.date:
+    if value.year >= BUDDHIST_ERA_FLOOR:
+        raise ValueError(
+            f"year {value.year} looks like a Buddhist Era year; store the C.E. date "
+            f"(B.E. - 543 = {value.year - 543})"
+        )
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+IsoDate = Annotated[dt.date, AfterValidator(_not_buddhist_era)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=120)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
+Amount = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+
+
+def derived(description: str) -> Any:
+    """A column the ingest computes; YAML files must not set it."""
+    return Field(default=None, description=description, json_schema_extra={"derived": True})
+
+
+class Record(BaseModel):
+    """Base for every table row: strict about unknown keys, so typos surface."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_derived_input(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                extra = field.json_schema_extra or {}
+                if isinstance(extra, dict) and extra.get("derived") and name in data:
+                    raise ValueError(f"{name} is derived by the ingest; remove it from the file")
+        return data
+
+    @classmethod
+    def column_names(cls) -> list[str]:
+        """Table columns in contract order: every field that is not a nested list."""
+        return [name for name in cls.model_fields if name not in NESTED_FIELDS]
+
+    @classmethod
+    def column_descriptions(cls) -> dict[str, str]:
+        return {
+            name: field.description or ""
+            for name, field in cls.model_fields.items()
+            if name not in NESTED_FIELDS
+        }
+
+
+NESTED_FIELDS = {"rules", "sources"}
+
+
+# --- reference tables ------------------------------------------------------------
+
+
+class Jurisdiction(Record):
+    """A legal order whose law is compared: Thailand, Portugal, or the EU (law applying in Portugal)."""
+
+    code: JurisdictionCode = Field(description="TH, PT or EU.")
+    name_en: Text = Field(description="Name in English.")
+    name_native: Text = Field(description="Name in the jurisdiction's own language.")
+    currency: Currency = Field(description="ISO 4217 code of the currency its figures are stated in.")
+    language: Text = Field(description="BCP 47 code of the language of its official texts.")
+
+
+class Authority(Record):
+    """A body that makes, administers or enforces the rules."""
+
+    id: Slug = Field(description="Stable slug identifying the authority.")
+    jurisdiction: JurisdictionCode = Field(description="Jurisdiction the authority belongs to.")
+    name_en: Text = Field(description="Name in English.")
+    name_native: Text = Field(description="Name in Thai or Portuguese (English for EU bodies).")
+    abbreviation: Text | None = Field(default=None, description="Usual abbreviation (RD, ERC, AT ...).")
+    url: Url | None = Field(default=None, description="The authority's official website.")
+
+
+class Dimension(Record):
+    """A comparison question that each country answers with one or more rules."""
+
+    id: Slug = Field(description="Stable slug of the comparison question.")
+    domain: Domain = Field(description="ott_registration or ecommerce_tax.")
+    label_en: Text = Field(description="Short label of the question.")
+    question_en: Text = Field(description="The question, as a researcher would ask it.")
+    sort_order: int = Field(description="Position of the question in the comparison.")
+
+
+class FxRate(Record):
+    """A dated reference exchange rate used to express thresholds in EUR."""
+
+    currency: Currency = Field(description="ISO 4217 code converted from.")
+    date: IsoDate = Field(description="Date the reference rate applies to.")
+    eur_per_unit: Amount = Field(description="Euros per one unit of the currency.")
+    source: Url = Field(description="Where the rate was read (for THB: the ECB euro reference rate).")
+    note: Text | None = Field(default=None, description="How the rate was read, e.g. the quoted THB per EUR.")
+
+
+# --- instruments, rules and their sources ---------------------------------------------
+
+
+class Source(Record):
+    """A document actually read to support a rule."""
+
+    id: str | None = derived("Source id: the rule id and the source's position, e.g. th-vat-rate:1.")
+    rule_id: str | None = derived("The rule this source supports.")
+    url: Url = Field(description="Address of the document that was read.")
+    title: Text = Field(description="Title of the document.")
+    publisher: Text = Field(description="Who published it (Royal Gazette, Diário da República, a law firm ...).")
+    kind: SourceKind = Field(
+        description="official_text, gazette, regulator (primary) or secondary (law firm, press, adviser)."
+    )
+    language: Text = Field(description="Language of the document (th, pt, en).")
+    accessed: IsoDate = Field(description="Date the document was read.")
+    supports: Text = Field(description="One line: what this source shows for the rule.")
+
+
+class Rule(Record):
+    """One atomic provision answering one comparison question for one country."""
+
+    id: Slug = Field(description="Stable slug of the rule; never reused.")
+    jurisdiction: RuleJurisdiction | None = derived(
+        "TH or PT; EU law applying in Portugal is PT (see origin). Derived from the instrument."
+    )
+    origin: Origin | None = derived("national, or eu for EU law applying in Portugal. Derived from the instrument.")
+    domain: Domain = Field(description="ott_registration or ecommerce_tax.")
+    topic: Topic = Field(description="What kind of provision: scope, registration, threshold, rate, filing ...")
+    service_type: ServiceType = Field(description="Services the rule applies to (vod, marketplace, e_service, all ...).")
+    dimension_id: Slug = Field(description="The comparison question this rule answers.")
+    title_en: Text = Field(description="Short English title of the rule.")
+    summary_en: Text = Field(description="English summary a researcher can quote.")
+    text_native: Text | None = Field(
+        default=None, description="The provision's own words in Thai or Portuguese, where the official text was read."
+    )
+    provision: Text | None = Field(default=None, description='Section or article, e.g. "s.77/1(10/1)", "art. 10.º n.º 4".')
+    instrument_id: str | None = derived("The legal instrument containing the provision. Derived from the file.")
+    authority_id: Slug | None = Field(
+        default=None, description="Authority administering the rule; defaults to the instrument's authority."
+    )
+    threshold_amount: Amount | None = Field(default=None, description="Threshold figure, in threshold_unit.")
+    threshold_unit: Currency | CountUnit | None = Field(
+        default=None,
+        validate_default=True, description="ISO 4217 currency code, or a count (users, transactions, sales, nights, accounts)."
+    )
+    threshold_period: ThresholdPeriod | None = Field(
+        default=None, description="Period the threshold is measured over (year, month, consignment ...)."
+    )
+    threshold_eur: float | None = derived("The threshold in EUR at the dated rate in fx_rates (currency thresholds only).")
+    threshold_fx_date: dt.date | None = derived("Date of the fx_rates rate used for threshold_eur.")
+    rate_percent: Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)] | None = Field(
+        default=None, description="Rate in percent (VAT rate, levy rate ...)."
+    )
+    effective_from: IsoDate | None = Field(default=None, description="Date the rule took or takes effect.")
+    effective_to: IsoDate | None = Field(default=None, description="Last day the rule applied, if it has ended or will end.")
+    status: Status = Field(description="in_force, repealed, withdrawn, proposed, rejected, superseded or expired.")
+    superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
+    last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
+    verification: Verification = Field(
+        description="official (an official text was read), secondary (only secondary sources), or unverified."
+    )
+    notes: Text | None = Field(default=None, description="Caveats, disagreements between sources and the reading chosen.")
+    sources: list[Source] = Field(min_length=1, description="Documents read that support the rule.")
+
+    @field_validator("effective_to")
+    @classmethod
+    def _ends_after_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("effective_from")
+        if value and start and value < start:
+            raise ValueError(f"{value} is before effective_from {start}")
+        return value
+
+    @field_validator("threshold_unit", mode="after")
+    @classmethod
+    def _unit_with_amount(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "threshold_amount" in info.data and (value is None) != (info.data["threshold_amount"] is None):
+            raise ValueError("threshold_amount and threshold_unit go together: give both or neither")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _official_needs_official_source(cls, value: list[Source], info: ValidationInfo) -> list[Source]:
+        if info.data.get("verification") == Verification.official and not any(
+            source.kind in OFFICIAL_SOURCE_KINDS for source in value
+        ):
+            raise ValueError("verification is official but every source is secondary")
+        return value
+
+
+class Instrument(Record):
+    """One legal act or official notice; its YAML file holds its rules."""
+
+    id: Slug = Field(description="Stable slug of the instrument; also its file name.")
+    jurisdiction: JurisdictionCode = Field(description="TH, PT or EU.")
+    instrument_type: InstrumentType = Field(description="act, royal_decree, decree_law, eu_directive, bill ...")
+    citation: Text = Field(description='Citation as lawyers write it, e.g. "Lei n.º 47/2020".')
+    title_en: Text = Field(description="Title in English.")
+    title_native: Text | None = Field(default=None, description="Official title in Thai or Portuguese.")
+    authority_id: Slug = Field(description="Authority that issued or administers the instrument.")
+    signed_date: IsoDate | None = Field(default=None, description="Date signed or adopted.")
+    published_date: IsoDate | None = Field(default=None, description="Date published in the official journal.")
+    effective_date: IsoDate | None = Field(default=None, description="Date it took or takes effect.")
+    repealed_date: IsoDate | None = Field(default=None, description="Date it was repealed, withdrawn or ended.")
+    status: Status = Field(description="in_force, repealed, withdrawn, proposed, rejected, superseded or expired.")
+    official_url: Url | None = Field(default=None, description="Official text (Royal Gazette, Diário da República, EUR-Lex).")
+    eli: Text | None = Field(default=None, description="European Legislation Identifier, where one exists.")
+    celex: Text | None = Field(default=None, description="CELEX number of an EU act.")
+    transposes: Slug | None = Field(default=None, description="Id of the EU instrument this one transposes.")
+    notes: Text | None = Field(default=None, description="Context, amendments, disagreements between sources.")
+    rules: list[Rule] = Field(default_factory=list, description="The instrument's rules.")
+
+    @field_validator("published_date")
+    @classmethod
+    def _published_after_signing(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        signed = info.data.get("signed_date")
+        if value and signed and value < signed:
+            raise ValueError(f"{value} is before signed_date {signed}")
+        return value
+
+    @field_validator("repealed_date")
+    @classmethod
+    def _repealed_after_effect(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        effective = info.data.get("effective_date")
+        if value and effective and value < effective:
+            raise ValueError(f"{value} is before effective_date {effective}")
+        return value
+
+
+class ComparisonRow(Record):
+    """One comparison question with Thailand's and Portugal's current answers side by side (built from rules)."""
+
+    dimension: Slug = Field(description="The comparison question (dimensions.id).")
+    domain: Domain = Field(description="ott_registration or ecommerce_tax.")
+    question: Text = Field(description="The question, as a researcher would ask it.")
+    th_answer: str | None = Field(default=None, description="Thailand's answer: its rules in force or proposed, "
+                                  "one per line, with the status in brackets when not in force.")
+    th_rules: str | None = Field(default=None, description="Ids of the Thai rules behind the answer.")
+    th_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Thai rules.")
+    pt_answer: str | None = Field(default=None, description="Portugal's answer (EU law applying in Portugal included).")
+    pt_rules: str | None = Field(default=None, description="Ids of the Portuguese rules behind the answer.")
+    pt_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Portuguese rules.")
+    sort_order: int = Field(description="Position of the question in the comparison.")

@@ -1,0 +1,74 @@
+"""Publish: how kb.db is served with Datasette, in one place for `regkb serve` and the tests.
+
+The database is served immutable (Datasette opens it read-only and may cache
+counts), with metadata.yml, the project's templates, plugins and static files,
+and settings chosen for this data (see ../shared/research/search-and-serving.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .build import MODELS
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+METADATA = PROJECT_DIR / "metadata.yml"
+TEMPLATES = PROJECT_DIR / "templates"
+PLUGINS = PROJECT_DIR / "plugins"
+STATIC = PROJECT_DIR / "static"
+
+SETTINGS = {
+    # Facet suggestions run ~30 extra queries on every table page: the largest cost of a stock page.
+    "suggest_facets": False,
+    # 0 = no limit: a full CSV export must never be cut short.
+    "max_csv_mb": 0,
+    "facet_time_limit_ms": 500,
+    "sql_time_limit_ms": 1000,
+    "default_page_size": 100,
+    "default_facet_size": 30,
+}
+
+
+def datasette_command(db_path: Path, host: str, port: int) -> list[str]:
+    """The `datasette serve` command line for kb.db."""
+    def as_text(value: object) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return str(value)
+
+    settings = [arg for name, value in SETTINGS.items() for arg in ("--setting", name, as_text(value))]
+    return [sys.executable, "-m", "datasette", "serve", "-i", str(db_path),
+            "--metadata", str(METADATA), "--template-dir", str(TEMPLATES), "--plugins-dir", str(PLUGINS),
+            "--static", f"static:{STATIC}", "--host", host, "--port", str(port), *settings]
+
+
+def make_datasette(db_path: Path):
+    """An in-process Datasette configured exactly like `regkb serve`, for tests and benchmarks."""
+    import yaml
+    from datasette.app import Datasette
+
+    return Datasette(
+        immutables=[str(db_path)],
+        metadata=yaml.safe_load(METADATA.read_text(encoding="utf-8")),
+        template_dir=str(TEMPLATES),
+        plugins_dir=str(PLUGINS),
+        static_mounts=[("static", str(STATIC))],
+        settings=SETTINGS,
+    )
+
+
+def is_stale(db_path: Path, data_dir: Path) -> bool:
+    """True when kb.db is missing or any data file is newer than it."""
+    if not db_path.exists():
+        return True
+    built = db_path.stat().st_mtime
+    return any(path.stat().st_mtime > built for path in data_dir.rglob("*.y*ml"))
+
+
+def column_metadata() -> dict[str, dict]:
+    """Datasette metadata for every contract table: its description and column descriptions, from the models."""
+    return {
+        table: {"description": (model.__doc__ or "").strip(), "columns": model.column_descriptions()}
+        for table, model in MODELS.items()
+    }

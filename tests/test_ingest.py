@@ -1,0 +1,88 @@
+"""The real ingest of data/: tables, keys, indexes, determinism, atomic replacement."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+
+from ingest.build import FACET_INDEXES, MODELS
+
+from .conftest import DATA_DIR, run_cli
+
+
+def test_every_contract_table_is_built_with_model_columns_in_order(built_db):
+    db = sqlite_utils.Database(built_db)
+    for table, model in MODELS.items():
+        assert db[table].exists(), table
+        assert [column.name for column in db[table].columns] == model.column_names(), table
+
+
+def test_row_counts_match_the_data_files(built_db, kb):
+    db = sqlite_utils.Database(built_db)
+    assert db["rules"].count == len(kb.rules) > 0
+    assert db["instruments"].count == len(kb.instruments) > 0
+    assert db["sources"].count == sum(len(rule.sources) for rule in kb.rules)
+    assert db["comparison"].count == db["dimensions"].count == len(kb.dimensions)
+
+
+def test_foreign_keys_are_declared_and_hold(built_db):
+    db = sqlite_utils.Database(built_db)
+    rule_keys = {(fk.column, fk.other_table) for fk in db["rules"].foreign_keys}
+    assert {("instrument_id", "instruments"), ("authority_id", "authorities"),
+            ("dimension_id", "dimensions")} <= rule_keys
+    assert ("authority_id", "authorities") in {(fk.column, fk.other_table) for fk in db["instruments"].foreign_keys}
+    assert ("rule_id", "rules") in {(fk.column, fk.other_table) for fk in db["sources"].foreign_keys}
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_facet_columns_are_indexed(built_db):
+    db = sqlite_utils.Database(built_db)
+    for table, columns in FACET_INDEXES.items():
+        indexed = {tuple(index.columns) for index in db[table].indexes}
+        for column in columns:
+            assert (column,) in indexed, (table, column)
+
+
+def test_rules_inherit_country_origin_and_instrument(built_db, kb):
+    db = sqlite_utils.Database(built_db)
+    for instrument in kb.instruments:
+        expected = "PT" if instrument.jurisdiction == "EU" else instrument.jurisdiction
+        origin = "eu" if instrument.jurisdiction == "EU" else "national"
+        for row in db["rules"].rows_where("instrument_id = ?", [instrument.id]):
+            assert (row["jurisdiction"], row["origin"]) == (expected, origin)
+
+
+def test_currency_thresholds_get_a_eur_value_and_rate_date(built_db):
+    db = sqlite_utils.Database(built_db)
+    rows = list(db["rules"].rows_where("threshold_unit in ('THB', 'USD')"))
+    for row in rows:
+        rate = db.execute("select eur_per_unit from fx_rates where currency = ? and date = ?",
+                          [row["threshold_unit"], row["threshold_fx_date"]]).fetchone()
+        assert rate is not None, row["id"]
+        assert row["threshold_eur"] == round(row["threshold_amount"] * rate[0], 2)
+    for row in db["rules"].rows_where("threshold_unit = 'EUR'"):
+        assert row["threshold_eur"] == row["threshold_amount"]
+
+
+def test_the_build_is_deterministic(tmp_path, built_db):
+    again = tmp_path / "again.db"
+    assert run_cli("ingest", "--data", DATA_DIR, "--db", again).exit_code == 0
+    first, second = sqlite3.connect(built_db), sqlite3.connect(again)
+    assert list(first.iterdump()) == list(second.iterdump())
+
+
+def test_ingest_replaces_the_database_and_leaves_no_temporary_file(tmp_path):
+    db_path = tmp_path / "kb.db"
+    db_path.write_bytes(b"an older database")
+    result = run_cli("ingest", "--data", DATA_DIR, "--db", db_path)
+    assert result.exit_code == 0, result.output
+    assert sqlite_utils.Database(db_path)["rules"].count > 0
+    assert [path.name for path in tmp_path.iterdir()] == ["kb.db"]
+
+
+def test_check_validates_without_writing(tmp_path):
+    result = run_cli("check", "--data", DATA_DIR)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: ")
+

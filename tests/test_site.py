@@ -1,0 +1,100 @@
+"""The published site: Datasette's test client on the built kb.db with metadata.yml, templates and plugins."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import pytest
+import sqlite_utils
+
+from ingest.build import MODELS
+from ingest.publish import METADATA
+
+
+async def get_json(datasette, path):
+    response = await datasette.client.get(path)
+    assert response.status_code == 200, (path, response.text[:500])
+    return response.json()
+
+
+async def test_rules_facet_by_jurisdiction_shows_both_countries(datasette, built_db):
+    data = await get_json(datasette, "/kb/rules.json?_facet=jurisdiction")
+    counts = {item["value"]: item["count"] for item in data["facet_results"]["jurisdiction"]["results"]}
+    assert set(counts) == {"TH", "PT"}
+    assert sum(counts.values()) == sqlite_utils.Database(built_db)["rules"].count
+
+
+async def test_default_facets_come_from_metadata(datasette):
+    data = await get_json(datasette, "/kb/rules.json")
+    assert set(data["facet_results"]) == {"jurisdiction", "domain", "topic", "status", "service_type", "authority_id"}
+    assert data["suggested_facets"] == []
+
+
+async def test_foreign_keys_render_labels(datasette, built_db):
+    data = await get_json(datasette, "/kb/rules.json?_labels=on&_shape=objects&_size=1")
+    row = data["rows"][0]
+    db = sqlite_utils.Database(built_db)
+    instrument = db["instruments"].get(row["instrument_id"]["value"])
+    assert row["instrument_id"]["label"] == instrument["citation"]
+    authority = db["authorities"].get(row["authority_id"]["value"])
+    assert row["authority_id"]["label"] == authority["name_en"]
+    assert row["dimension_id"]["label"] == db["dimensions"].get(row["dimension_id"]["value"])["label_en"]
+
+
+@pytest.mark.parametrize("table", sorted(MODELS))
+async def test_csv_export_returns_every_row(datasette, built_db, table):
+    response = await datasette.client.get(f"/kb/{table}.csv?_stream=on&_size=max")
+    assert response.status_code == 200
+    exported = list(csv.DictReader(io.StringIO(response.text)))
+    db = sqlite_utils.Database(built_db)
+    assert len(exported) == db[table].count
+    assert list(exported[0]) == MODELS[table].column_names() if exported else True
+
+
+async def test_csv_keeps_thai_and_portuguese_characters(datasette, built_db):
+    response = await datasette.client.get("/kb/authorities.csv?_stream=on")
+    assert "กรมสรรพากร" in response.text
+    assert "Autoridade Tributária e Aduaneira" in response.text
+
+
+async def test_column_descriptions_come_from_the_models(datasette):
+    response = await datasette.client.get("/kb/rules")
+    html = response.text
+    description = MODELS["rules"].model_fields["summary_en"].description
+    assert f'data-column-description="{description}"' in html
+
+
+async def test_a_rule_page_shows_the_rule_and_its_sources(datasette, kb):
+    rule = kb.rules[0]
+    response = await datasette.client.get(f"/kb/rules/{rule.id}")
+    assert response.status_code == 200
+    assert rule.title_en.replace("'", "&#39;") in response.text
+    data = await get_json(datasette, f"/kb/sources.json?rule_id={rule.id}&_shape=array")
+    assert [source["url"] for source in data] == [source.url for source in rule.sources]
+
+
+@pytest.mark.parametrize("path", ["/", "/kb", "/kb/rules", "/kb/comparison", "/kb/instruments", "/kb/sources",
+                                  "/kb/authorities", "/kb/dimensions", "/kb/jurisdictions", "/kb/fx_rates",
+                                  "/kb/comparison.json", "/-/metadata.json"])
+async def test_routes_respond(datasette, path):
+    response = await datasette.client.get(path)
+    assert response.status_code == 200, response.text[:300]
+
+
+async def test_the_site_refuses_writes(datasette, built_db):
+    response = await datasette.client.get("/kb.json?sql=delete+from+rules")
+    assert response.status_code == 400
+    assert sqlite_utils.Database(built_db)["rules"].count > 0
+
+
+def test_datasette_cli_serves_both_countries(built_db):
+    """The exact command from the README: plain `datasette --get` against kb.db and metadata.yml."""
+    result = subprocess.run(
+        [sys.executable, "-m", "datasette", str(built_db), "-m", str(METADATA), "--get",
+         "/kb/rules.json?_facet=jurisdiction"],
+        capture_output=True, text=True, check=True,
+    )
+    assert '"value": "TH"' in result.stdout and '"value": "PT"' in result.stdout
