@@ -32,6 +32,7 @@ from .models import (
     Rule,
     Source,
 )
+from .search import segment_thai, thai_subwords
 from .validate import KnowledgeBase
 
 # Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
@@ -138,6 +139,51 @@ def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, 
         table.create_index([column])
 
 
+def _searchable_texts(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
+    """The text each rule and instrument is found by: its own words plus its instrument's and authority's names.
+
+    A rule carries its instrument's citation and titles and its authority's names
+    so that "Lei 74/2020", "ERC" or "กรมสรรพากร" find the rules they govern.
+    """
+    authorities = {authority.id: authority for authority in kb.authorities}
+
+    def join(*parts: str | None) -> str:
+        return "\n".join(part for part in parts if part)
+
+    def names(authority_id: str | None) -> str:
+        authority = authorities[authority_id]
+        return join(authority.name_en, authority.name_native, authority.abbreviation)
+
+    instruments = {
+        instrument.id: join(instrument.citation, instrument.title_en, instrument.title_native, instrument.notes,
+                            names(instrument.authority_id))
+        for instrument in kb.instruments
+    }
+    rules = {
+        rule.id: join(rule.title_en, rule.summary_en, rule.text_native, rule.provision, rule.notes,
+                      instruments[rule.instrument_id], names(rule.authority_id))
+        for rule in kb.rules
+    }
+    return {"rules": rules, "instruments": instruments}
+
+
+def _create_search_index(db: sqlite_utils.Database, table: str, texts: dict[str, str]) -> None:
+    """An FTS5 index over `table`, aligned on its rowids so Datasette's ?_search= can use it (metadata fts_table).
+
+    The text column holds the words with Thai segmented (phrases match there);
+    subwords holds the words inside Thai compounds.
+    """
+    rowids = {row["id"]: row["rowid"] for row in db.query(f"select rowid, id from [{table}]")}
+    search = db.table(f"{table}_search")
+    search.create({"key_rowid": int, "id": str, "text": str, "subwords": str}, pk="key_rowid")
+    search.insert_all(
+        {"key_rowid": rowids[key], "id": key, "text": segment_thai(text), "subwords": thai_subwords(text)}
+        for key, text in texts.items()
+    )
+    search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize="unicode61 remove_diacritics 2")
+    search.optimize()
+
+
 @contextmanager
 def atomic_target(db_path: Path) -> Iterator[Path]:
     """Yield a temporary path beside db_path; on success rename it over db_path, on failure remove it."""
@@ -170,6 +216,8 @@ def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
     with db.conn:
         for name, records in tables.items():
             _create_table(db, name, records)
+        for name, texts in _searchable_texts(kb).items():
+            _create_search_index(db, name, texts)
     dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")

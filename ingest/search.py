@@ -1,0 +1,76 @@
+"""Search text for Thai, Portuguese and English: what gets indexed, and how a query is read.
+
+SQLite's unicode61 tokenizer handles Portuguese and English (with accents
+folded) but cannot split Thai, which is written without spaces between words.
+So Thai runs are segmented into words with PyThaiNLP's offline dictionary
+engine (newmm) before indexing, and queries are segmented the same way.
+
+newmm keeps dictionary compounds whole (ภาษีมูลค่าเพิ่ม), so a word inside a
+compound (ภาษี) would be missed. Each compound's dictionary sub-words are
+indexed in a second column, which keeps phrase search on the first column
+exact while single words still find their compounds.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from datasette.utils import escape_fts
+
+THAI_RUN = re.compile(r"[\u0E00-\u0E7F]+")
+MIN_SUBWORD_CHARS = 2
+
+
+@lru_cache(maxsize=None)
+def _thai_words() -> frozenset[str]:
+    from pythainlp.corpus import thai_words
+
+    return frozenset(thai_words())
+
+
+@lru_cache(maxsize=200_000)
+def _segment_run(run: str) -> tuple[str, ...]:
+    from pythainlp.tokenize import word_tokenize
+
+    return tuple(token for token in word_tokenize(run, engine="newmm", keep_whitespace=False) if token.strip())
+
+
+def segment_thai(text: str) -> str:
+    """Put spaces between Thai words; leave Latin text exactly as it was."""
+    return THAI_RUN.sub(lambda match: " ".join(_segment_run(match.group())), text)
+
+
+@lru_cache(maxsize=200_000)
+def _subwords_of(word: str) -> tuple[str, ...]:
+    """Dictionary words inside a Thai word, cut only at character-cluster boundaries."""
+    from pythainlp.tokenize.tcc import tcc_pos
+
+    dictionary = _thai_words()
+    cuts = sorted(tcc_pos(word) | {0})
+    found = []
+    for start_index, start in enumerate(cuts):
+        for end in cuts[start_index + 1:]:
+            piece = word[start:end]
+            if (start, end) != (0, len(word)) and len(piece) >= MIN_SUBWORD_CHARS and piece in dictionary:
+                found.append(piece)
+    return tuple(dict.fromkeys(found))
+
+
+def thai_subwords(text: str) -> str:
+    """The sub-words of every Thai word in text, space-separated (indexed beside the segmented text)."""
+    return " ".join(
+        subword
+        for run in THAI_RUN.findall(text)
+        for word in _segment_run(run)
+        for subword in _subwords_of(word)
+    )
+
+
+def fts_query(query: str) -> str:
+    """A user's search as a safe FTS5 expression: Thai segmented, every term or "phrase" quoted.
+
+    Quoting each term (Datasette's escape_fts) means punctuation such as พ.ศ. or
+    art. 10.º can never cause an FTS syntax error; terms are ANDed.
+    """
+    return escape_fts(segment_thai(query or ""))
