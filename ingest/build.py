@@ -25,6 +25,8 @@ from .models import (
     Authority,
     ComparisonRow,
     Dimension,
+    Event,
+    Figure,
     FxRate,
     Instrument,
     Jurisdiction,
@@ -32,12 +34,14 @@ from .models import (
     Rule,
     Source,
 )
+from .figures import timeline_figure
 from .search import segment_thai, thai_subwords
 from .validate import KnowledgeBase
 
 # Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
 PRIMARY_KEYS = {"jurisdictions": "code", "authorities": "id", "dimensions": "id", "fx_rates": ("currency", "date"),
-                "instruments": "id", "rules": "id", "sources": "id", "comparison": "dimension"}
+                "instruments": "id", "rules": "id", "sources": "id", "comparison": "dimension",
+                "events": "id", "figures": "name"}
 FOREIGN_KEYS = {
     "authorities": [("jurisdiction", "jurisdictions", "code")],
     "instruments": [("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
@@ -47,6 +51,7 @@ FOREIGN_KEYS = {
               ("superseded_by", "rules", "id")],
     "sources": [("rule_id", "rules", "id")],
     "comparison": [("dimension", "dimensions", "id")],
+    "events": [("instrument_id", "instruments", "id"), ("rule_id", "rules", "id")],
 }
 FACET_INDEXES = {
     "instruments": ["jurisdiction", "instrument_type", "status", "authority_id"],
@@ -54,10 +59,11 @@ FACET_INDEXES = {
               "instrument_id", "dimension_id", "verification"],
     "sources": ["rule_id", "kind"],
     "comparison": ["domain"],
+    "events": ["date", "jurisdiction", "domain", "kind"],
 }
 MODELS: dict[str, type[Record]] = {"jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension,
                                    "fx_rates": FxRate, "instruments": Instrument, "rules": Rule, "sources": Source,
-                                   "comparison": ComparisonRow}
+                                   "comparison": ComparisonRow, "events": Event, "figures": Figure}
 
 
 def _python_type(annotation: Any) -> type:
@@ -109,7 +115,7 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
     """
     citations = {instrument.id: instrument.citation for instrument in kb.instruments}
     rules = pd.DataFrame(rows(kb.rules))
-    rules["current"] = rules["status"].isin(["in_force", "proposed"])
+    rules["current"] = rules["status"].isin(["in_force", "adopted", "proposed"])
     rules["answer"] = rules.apply(
         lambda r: (f"[{r.status}] " if r.status != "in_force" else "") + f"{r.title_en}: {r.summary_en}", axis=1)
     rules["cited"] = rules.apply(
@@ -128,6 +134,30 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
             row[f"{prefix}_citations"] = "; ".join(dict.fromkeys(answering.cited)) or None
         table.append(ComparisonRow(**row, sort_order=dimension.sort_order))
     return table
+
+
+def timeline_events(kb: KnowledgeBase) -> list[Event]:
+    """Dated events of every instrument, plus a rule's own start or end where it differs from its instrument's."""
+    events = []
+    for instrument in kb.instruments:
+        lane = "PT" if instrument.jurisdiction == "EU" else instrument.jurisdiction
+        domains = pd.Series([rule.domain for rule in instrument.rules], dtype=object)
+        domain = domains.mode().sort_values().iloc[0] if len(domains) else None
+        common = {"jurisdiction": lane, "domain": domain, "instrument_id": instrument.id, "status": instrument.status}
+        for kind, day in (("signed", instrument.signed_date), ("published", instrument.published_date),
+                          ("effective", instrument.effective_date), ("ended", instrument.repealed_date)):
+            if day:
+                label = f"{instrument.citation}: {kind}" + (f" ({instrument.status})" if kind == "ended" else "")
+                events.append(Event(id=f"{instrument.id}:{kind}", date=day, kind=kind, label=label, **common))
+        for rule in instrument.rules:
+            for kind, day, own in (("effective", rule.effective_from, instrument.effective_date),
+                                   ("ended", rule.effective_to, instrument.repealed_date)):
+                if day and day != own:
+                    events.append(Event(
+                        id=f"{rule.id}:{kind}", date=day, kind=kind, rule_id=rule.id,
+                        label=f"{instrument.citation}: {rule.title_en} ({kind})",
+                        **(common | {"domain": rule.domain, "status": rule.status})))
+    return sorted(events, key=lambda event: (event.date, event.id))
 
 
 def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, Any]]) -> None:
@@ -211,6 +241,8 @@ def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
         "rules": rows(kb.rules),
         "sources": rows([source for rule in kb.rules for source in rule.sources]),
         "comparison": rows(comparison_rows(kb)),
+        "events": rows(events := timeline_events(kb)),
+        "figures": rows([timeline_figure(events)]),
     }
     db = sqlite_utils.Database(path)
     with db.conn:

@@ -68,6 +68,7 @@ class InstrumentType(StrEnum):
 
 class Status(StrEnum):
     in_force = "in_force"
+    adopted = "adopted"  # enacted, applies from a later date
     repealed = "repealed"
     withdrawn = "withdrawn"
     proposed = "proposed"
@@ -122,6 +123,22 @@ class SourceKind(StrEnum):
     gazette = "gazette"
     regulator = "regulator"
     secondary = "secondary"
+
+
+NOT_YET_OR_NEVER_LAW = {Status.proposed, Status.rejected}
+
+
+def in_force_on(effective_from: str | None, effective_to: str | None, status: str, day: str) -> bool:
+    """Whether a rule applied on day (ISO dates): started, not yet ended, and ever enacted.
+
+    The one definition of "in force on a date", used by the site's queries and the data checks.
+    """
+    return (
+        status not in NOT_YET_OR_NEVER_LAW
+        and effective_from is not None
+        and effective_from <= day
+        and (effective_to is None or day <= effective_to)
+    )
 
 
 OFFICIAL_SOURCE_KINDS = {SourceKind.official_text, SourceKind.gazette, SourceKind.regulator}
@@ -322,7 +339,7 @@ class Rule(Record):
     )
     effective_from: IsoDate | None = Field(default=None, description="Date the rule took or takes effect.")
     effective_to: IsoDate | None = Field(default=None, description="Last day the rule applied, if it has ended or will end.")
-    status: Status = Field(description="in_force, repealed, withdrawn, proposed, rejected, superseded or expired.")
+    status: Status = Field(description="in_force, adopted (enacted, applies later), repealed, withdrawn, proposed, rejected, superseded or expired.")
     superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
     last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
     verification: Verification = Field(
@@ -370,7 +387,7 @@ class Instrument(Record):
     published_date: IsoDate | None = Field(default=None, description="Date published in the official journal.")
     effective_date: IsoDate | None = Field(default=None, description="Date it took or takes effect.")
     repealed_date: IsoDate | None = Field(default=None, description="Date it was repealed, withdrawn or ended.")
-    status: Status = Field(description="in_force, repealed, withdrawn, proposed, rejected, superseded or expired.")
+    status: Status = Field(description="in_force, adopted (enacted, applies later), repealed, withdrawn, proposed, rejected, superseded or expired.")
     official_url: Url | None = Field(default=None, description="Official text (Royal Gazette, Diário da República, EUR-Lex).")
     eli: Text | None = Field(default=None, description="European Legislation Identifier, where one exists.")
     celex: Text | None = Field(default=None, description="CELEX number of an EU act.")
@@ -409,3 +426,33 @@ class ComparisonRow(Record):
     pt_rules: str | None = Field(default=None, description="Ids of the Portuguese rules behind the answer.")
     pt_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Portuguese rules.")
     sort_order: int = Field(description="Position of the question in the comparison.")
+
+
+class EventKind(StrEnum):
+    signed = "signed"
+    published = "published"
+    effective = "effective"
+    ended = "ended"
+
+
+class Event(Record):
+    """A dated event of an instrument or rule (published, effective, ended), for the timeline."""
+
+    id: str = Field(description="Instrument or rule id and the kind of event, e.g. pt-lei-47-2020:effective.")
+    date: dt.date = Field(description="Date of the event.")
+    jurisdiction: RuleJurisdiction = Field(description="Country lane: TH, or PT (EU law applying in Portugal included).")
+    domain: Domain | None = Field(default=None, description="Domain of the rules concerned.")
+    kind: EventKind = Field(description="signed, published, effective or ended (repealed, withdrawn, expired ...).")
+    status: Status = Field(description="Current status of the instrument or rule.")
+    instrument_id: str = Field(description="The instrument concerned.")
+    rule_id: str | None = Field(default=None, description="The rule concerned, when the event is a rule's own.")
+    label: str = Field(description="What happened, in a line.")
+
+
+class Figure(Record):
+    """A picture rendered at build time from the data (no script or font fetched at view time)."""
+
+    name: str = Field(description="Name of the figure, e.g. timeline.")
+    media_type: str = Field(description="MIME type of content, e.g. image/svg+xml.")
+    content: str = Field(description="The figure itself (SVG text).")
+    description: str = Field(description="What the figure shows, used as its alternative text.")

@@ -1,0 +1,58 @@
+"""Figures: pictures drawn from the built data at ingest time, as self-contained SVG.
+
+Rendering happens offline (Altair spec -> vl-convert -> SVG), so the site never
+fetches a script or a font to show them.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import vl_convert
+
+from .models import Event, Figure
+
+COUNTRY_NAMES = {"TH": "Thailand", "PT": "Portugal (with EU law)"}
+DOMAIN_COLOURS = {"ott_registration": "#1f77b4", "ecommerce_tax": "#d95f02"}
+
+
+def timeline_figure(events: list[Event]) -> Figure:
+    """One lane per country, one row per instrument: its span in force and its dated events, coloured by domain."""
+    frame = pd.DataFrame([event.model_dump(mode="json") for event in events])
+    frame["country"] = frame["jurisdiction"].map(COUNTRY_NAMES)
+    frame["instrument"] = frame["label"].str.split(": ").str[0]
+    frame["domain"] = frame["domain"].fillna("ott_registration")
+    first_date = frame.groupby("instrument_id")["date"].transform("min")
+    frame["order"] = first_date + frame["instrument_id"]
+    last_day = frame["date"].max()
+    spans = (
+        frame.groupby(["instrument_id", "instrument", "country", "domain", "order"], as_index=False)
+        .agg(start=("date", "min"), end=("date", "max"))
+    )
+    ended = frame[frame.kind == "ended"].groupby("instrument_id")["date"].max()
+    spans["end"] = spans.apply(lambda row: ended.get(row.instrument_id, last_day), axis=1)
+
+    colour = alt.Color("domain:N", title="Domain",
+                       scale=alt.Scale(domain=list(DOMAIN_COLOURS), range=list(DOMAIN_COLOURS.values())))
+    y = alt.Y("instrument:N", title=None, sort=alt.SortField("order"), axis=alt.Axis(labelLimit=360))
+    x = alt.X("date:T", title=None, scale=alt.Scale(domain=[frame["date"].min(), last_day]))
+
+    def lane(code: str) -> alt.LayerChart:
+        span_layer = alt.Chart(spans[spans.country == COUNTRY_NAMES[code]]).mark_bar(height=4, opacity=0.5).encode(
+            x=x.to_dict() | {"field": "start"}, x2="end:T", y=y, color=colour)
+        event_layer = alt.Chart(frame[frame.country == COUNTRY_NAMES[code]]).mark_point(filled=True, size=45).encode(
+            x=x, y=y, color=colour,
+            shape=alt.Shape("kind:N", title="Event", sort=["signed", "published", "effective", "ended"]),
+            tooltip=["date:T", "label:N"])
+        return alt.layer(span_layer, event_layer).properties(title=COUNTRY_NAMES[code], width=620)
+
+    lanes = [lane(code) for code in COUNTRY_NAMES]
+    chart = alt.vconcat(*lanes).resolve_scale(y="independent").configure_title(anchor="start", fontSize=14)
+    svg = vl_convert.vegalite_to_svg(chart.to_json())
+    return Figure(
+        name="timeline",
+        media_type="image/svg+xml",
+        content=svg,
+        description="Timeline of Thailand's and Portugal's instruments: a lane per country, a row per instrument, "
+        "its span in force and its dated events (signed, published, effective, ended), coloured by domain.",
+    )

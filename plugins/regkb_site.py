@@ -1,0 +1,61 @@
+"""The site's few pieces of custom code: the in-force test, the timeline picture, a rule's sources.
+
+Everything else (facets, labels, canned queries, CSV) is Datasette's own,
+configured in metadata.yml.
+"""
+
+from datasette import hookimpl
+from datasette.filters import FilterArguments
+from datasette.utils.asgi import Response
+
+from ingest.models import in_force_on
+
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+@hookimpl
+def prepare_connection(conn):
+    conn.create_function("in_force_on", 4, in_force_on, deterministic=True)
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """`/kb/rules?_in_force_on=2024-01-01`: the rules in force on a date, as a table (facets, complete CSV)."""
+    day = request.args.get("_in_force_on")
+    if table != "rules" or not day:
+        return None
+    return FilterArguments(
+        ["in_force_on(effective_from, effective_to, status, :in_force_day)"],
+        params={"in_force_day": day},
+        human_descriptions=[f"in force on {day}"],
+    )
+
+
+async def timeline_svg(datasette):
+    result = await datasette.get_database("kb").execute(
+        "select content, media_type from figures where name = 'timeline'")
+    row = result.first()
+    if row is None:
+        return Response.text("no timeline has been built", status=404)
+    return Response(row["content"], content_type=row["media_type"],
+                    headers={"Content-Security-Policy": SVG_POLICY, "Cache-Control": "max-age=300"})
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/timeline\.svg$", timeline_svg)]
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    """A rule's page lists its sources; the home page shows the latest changes."""
+    async def rule_sources():
+        rule_id = request.url_vars.get("pks")
+        result = await datasette.get_database("kb").execute(
+            "select url, title, publisher, kind, language, accessed, supports from sources "
+            "where rule_id = ? order by id", [rule_id])
+        return {"rule_sources": [dict(row) for row in result.rows]}
+
+    if view_name == "row" and table == "rules":
+        return rule_sources
+    return {}
