@@ -35,7 +35,7 @@ from .models import (
     Source,
 )
 from .figures import timeline_figure
-from .search import segment_thai, thai_subwords
+from .search import FTS_TOKENIZER, segment_thai, thai_subwords
 from .validate import KnowledgeBase
 
 # Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
@@ -210,7 +210,7 @@ def _create_search_index(db: sqlite_utils.Database, table: str, texts: dict[str,
         {"key_rowid": rowids[key], "id": key, "text": segment_thai(text), "subwords": thai_subwords(text)}
         for key, text in texts.items()
     )
-    search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize="unicode61 remove_diacritics 2")
+    search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize=FTS_TOKENIZER)
     search.optimize()
 
 

@@ -128,17 +128,19 @@ class SourceKind(StrEnum):
 NOT_YET_OR_NEVER_LAW = {Status.proposed, Status.rejected}
 
 
-def in_force_on(effective_from: str | None, effective_to: str | None, status: str, day: str) -> bool:
+def in_force_on(
+    effective_from: str | None, effective_to: str | None, status: str, last_verified: str | None, day: str
+) -> bool:
     """Whether a rule applied on day (ISO dates): started, not yet ended, and ever enacted.
 
-    The one definition of "in force on a date", used by the site's queries and the data checks.
+    A rule in force whose start date no source gave is known to apply from the
+    day it was verified, not before. This is the one definition of "in force on
+    a date", used by the site's queries and the data checks.
     """
-    return (
-        status not in NOT_YET_OR_NEVER_LAW
-        and effective_from is not None
-        and effective_from <= day
-        and (effective_to is None or day <= effective_to)
-    )
+    if status in NOT_YET_OR_NEVER_LAW:
+        return False
+    start = effective_from or (last_verified if status == Status.in_force else None)
+    return start is not None and start <= day and (effective_to is None or day <= effective_to)
 
 
 OFFICIAL_SOURCE_KINDS = {SourceKind.official_text, SourceKind.gazette, SourceKind.regulator}

@@ -21,6 +21,12 @@ from datasette.utils import escape_fts
 THAI_RUN = re.compile(r"[\u0E00-\u0E7F]+")
 MIN_SUBWORD_CHARS = 2
 
+# unicode61 treats Thai vowel and tone marks (category Mn) as separators, which
+# would cut ภาษี (tax) to ภาษ and make it match ภาษา (language). Declaring them
+# token characters keeps each segmented Thai word whole.
+THAI_MARKS = "".join(chr(code) for code in [0x0E31, *range(0x0E34, 0x0E3B), *range(0x0E47, 0x0E4F)])
+FTS_TOKENIZER = f"unicode61 remove_diacritics 2 tokenchars '{THAI_MARKS}'"
+
 
 @lru_cache(maxsize=None)
 def _thai_words() -> frozenset[str]:

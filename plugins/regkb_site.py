@@ -15,7 +15,7 @@ SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 @hookimpl
 def prepare_connection(conn):
-    conn.create_function("in_force_on", 4, in_force_on, deterministic=True)
+    conn.create_function("in_force_on", 5, in_force_on, deterministic=True)
 
 
 @hookimpl
@@ -25,7 +25,7 @@ def filters_from_request(request, database, table, datasette):
     if table != "rules" or not day:
         return None
     return FilterArguments(
-        ["in_force_on(effective_from, effective_to, status, :in_force_day)"],
+        ["in_force_on(effective_from, effective_to, status, last_verified, :in_force_day)"],
         params={"in_force_day": day},
         human_descriptions=[f"in force on {day}"],
     )
@@ -50,11 +50,16 @@ def register_routes():
 def extra_template_vars(template, database, table, view_name, request, datasette):
     """A rule's page lists its sources; the home page shows the latest changes."""
     async def rule_sources():
+        kb = datasette.get_database("kb")
         rule_id = request.url_vars.get("pks")
-        result = await datasette.get_database("kb").execute(
+        rule = await kb.execute(
+            "select rules.*, instruments.citation, instruments.title_native as instrument_title_native, "
+            "instruments.official_url from rules join instruments on instruments.id = rules.instrument_id "
+            "where rules.id = ?", [rule_id])
+        sources = await kb.execute(
             "select url, title, publisher, kind, language, accessed, supports from sources "
             "where rule_id = ? order by id", [rule_id])
-        return {"rule_sources": [dict(row) for row in result.rows]}
+        return {"rule": dict(rule.first() or {}), "rule_sources": [dict(row) for row in sources.rows]}
 
     if view_name == "row" and table == "rules":
         return rule_sources
