@@ -119,7 +119,7 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
     rules["answer"] = rules.apply(
         lambda r: (f"[{r.status}] " if r.status != "in_force" else "") + f"{r.title_en}: {r.summary_en}", axis=1)
     rules["cited"] = rules.apply(
-        lambda r: citations[r.instrument_id] + (f", {r.provision}" if r.provision else ""), axis=1)
+        lambda r: citations[r.instrument_id] + (f", {r.provision}" if pd.notna(r.provision) else ""), axis=1)
     table = []
     for dimension in kb.dimensions:
         row = {"dimension": dimension.id, "domain": dimension.domain, "question": dimension.question_en}

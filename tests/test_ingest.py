@@ -86,3 +86,15 @@ def test_check_validates_without_writing(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: ")
 
+
+
+def test_comparison_citations_name_instrument_and_provision(built_db, kb):
+    db = sqlite_utils.Database(built_db)
+    citations = {instrument.id: instrument.citation for instrument in kb.instruments}
+    for rule in kb.rules:
+        if rule.status != "in_force" or rule.provision is not None:
+            continue
+        row = db["comparison"].get(rule.dimension_id)
+        cited = row[f"{rule.jurisdiction.lower()}_citations"] or ""
+        assert citations[rule.instrument_id] in cited
+        assert f"{citations[rule.instrument_id]}, nan" not in cited

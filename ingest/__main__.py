@@ -1,0 +1,5 @@
+"""`python -m ingest` runs the regkb command."""
+
+from .cli import cli
+
+cli()

@@ -1,0 +1,139 @@
+"""Browser tests: Playwright driving Debian's Chromium against `regkb serve` on 127.0.0.1.
+
+A screenshot of every test is kept in test-artifacts/browser/. These tests never
+skip: without /usr/bin/chromium they fail, as CI must install it.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import sqlite_utils
+from playwright.sync_api import Page, expect, sync_playwright
+
+from .conftest import DATA_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(built_db):
+    """`regkb serve` in a subprocess, as a maintainer starts it; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "serve", "--db", str(built_db), "--data", str(DATA_DIR),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/-/versions.json").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise RuntimeError(f"regkb serve did not start: {server.stdout.read().decode()[-2000:]}")
+    yield base
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=False)
+    context.close()
+
+
+def facet_count(page: Page, value: str) -> int:
+    item = page.locator(".facet-info[data-column=jurisdiction] li", has_text=value).first
+    return int(item.inner_text().split()[-1].replace(",", ""))
+
+
+def test_clicking_a_jurisdiction_facet_filters_the_rules(page, site, built_db):
+    db = sqlite_utils.Database(built_db)
+    total, thai = db["rules"].count, db["rules"].count_where("jurisdiction = 'TH'")
+    page.goto(site + "/kb/rules")
+    expect(page.locator("h3").first).to_contain_text(f"{total} rows")
+    assert facet_count(page, "Thailand") == thai
+    page.locator(".facet-info[data-column=jurisdiction] a", has_text="Thailand").click()
+    page.wait_for_url("**jurisdiction=TH**")
+    expect(page.locator("h3").first).to_contain_text(f"{thai} rows")
+    jurisdictions = page.locator("table.rows-and-columns td.col-jurisdiction").all_inner_texts()
+    assert len(jurisdictions) == thai
+    assert all("TH" in text and "PT" not in text for text in jurisdictions)
+
+
+def test_the_comparison_shows_both_countries_side_by_side(page, site, built_db):
+    page.goto(site + "/kb/comparison")
+    headers = [header.strip() for header in page.locator("table.rows-and-columns th").all_inner_texts()]
+    assert headers == ["Question", "Thailand", "Portugal (with EU law)"]
+    row = page.locator("table.rows-and-columns tbody tr").first
+    expect(row.locator("td.col-th_answer")).not_to_be_empty()
+    expect(row.locator("td.col-pt_answer")).not_to_be_empty()
+    assert page.locator("table.rows-and-columns tbody tr").count() == sqlite_utils.Database(built_db)["comparison"].count
+
+
+def test_a_csv_download_link_gives_every_row(page, site, built_db):
+    page.goto(site + "/")
+    link = page.locator("a[href='/kb/rules.csv?_stream=on&_size=max']")
+    expect(link).to_be_visible()
+    with page.expect_download() as download_info:
+        link.click(modifiers=["Alt"])
+    content = Path(download_info.value.path()).read_bytes()
+    frame = pd.read_csv(io.BytesIO(content), encoding="utf-8")
+    db = sqlite_utils.Database(built_db)
+    assert len(frame) == db["rules"].count
+    assert set(frame["id"]) == {row["id"] for row in db["rules"].rows}
+
+
+def test_a_rule_page_links_to_its_sources(page, site, built_db):
+    db = sqlite_utils.Database(built_db)
+    rule = next(db["rules"].rows_where("verification = 'official'", limit=1))
+    page.goto(site + f"/kb/rules/{rule['id']}")
+    expect(page.locator(".rule-card h1")).to_have_text(rule["title_en"])
+    links = page.locator("ol.rule-sources a")
+    expected = [source["url"] for source in db["sources"].rows_where("rule_id = ?", [rule["id"]], order_by="id")]
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == expected
+
+
+def test_the_timeline_picture_shows_both_lanes(page, site):
+    page.goto(site + "/")
+    picture = page.locator("figure.timeline-figure img")
+    expect(picture).to_be_visible()
+    page.wait_for_function("document.querySelector('figure.timeline-figure img').naturalWidth > 0")
+    svg = httpx.get(site + "/-/timeline.svg").text
+    assert "Thailand" in svg and "Portugal" in svg
+    page.goto(site + "/kb/timeline")
+    expect(page.locator("figure.timeline-figure img")).to_be_visible()
