@@ -9,10 +9,13 @@ kb.db.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import time
 import types
 import typing
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,17 +26,20 @@ import sqlite_utils
 from .models import (
     NESTED_FIELDS,
     Authority,
+    Change,
     ComparisonRow,
     Dimension,
     Event,
     Figure,
     FxRate,
+    IngestRun,
     Instrument,
     Jurisdiction,
     Record,
     Rule,
     Source,
 )
+from . import history
 from .figures import timeline_figure
 from .search import FTS_TOKENIZER, segment_thai, thai_subwords
 from .validate import KnowledgeBase
@@ -41,7 +47,7 @@ from .validate import KnowledgeBase
 # Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
 PRIMARY_KEYS = {"jurisdictions": "code", "authorities": "id", "dimensions": "id", "fx_rates": ("currency", "date"),
                 "instruments": "id", "rules": "id", "sources": "id", "comparison": "dimension",
-                "events": "id", "figures": "name"}
+                "events": "id", "figures": "name", "ingest_runs": "id", "changes": "id"}
 FOREIGN_KEYS = {
     "authorities": [("jurisdiction", "jurisdictions", "code")],
     "instruments": [("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
@@ -52,6 +58,7 @@ FOREIGN_KEYS = {
     "sources": [("rule_id", "rules", "id")],
     "comparison": [("dimension", "dimensions", "id")],
     "events": [("instrument_id", "instruments", "id"), ("rule_id", "rules", "id")],
+    "changes": [("run_id", "ingest_runs", "id")],
 }
 FACET_INDEXES = {
     "instruments": ["jurisdiction", "instrument_type", "status", "authority_id"],
@@ -60,10 +67,12 @@ FACET_INDEXES = {
     "sources": ["rule_id", "kind"],
     "comparison": ["domain"],
     "events": ["date", "jurisdiction", "domain", "kind"],
+    "changes": ["run_id", "table_name", "record_id", "action", "field"],
 }
 MODELS: dict[str, type[Record]] = {"jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension,
                                    "fx_rates": FxRate, "instruments": Instrument, "rules": Rule, "sources": Source,
-                                   "comparison": ComparisonRow, "events": Event, "figures": Figure}
+                                   "comparison": ComparisonRow, "events": Event, "figures": Figure,
+                                   "ingest_runs": IngestRun, "changes": Change}
 
 
 def _python_type(annotation: Any) -> type:
@@ -229,9 +238,8 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
-    """Write every table of the contract into a new SQLite file at path; return row counts."""
-    _derive_threshold_eur(kb)
+def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: list[dict]) -> dict[str, int]:
+    """Write every table of the contract, and the ingest history, into a new SQLite file at path; return row counts."""
     tables = {
         "jurisdictions": rows(kb.jurisdictions),
         "authorities": rows(kb.authorities),
@@ -243,6 +251,8 @@ def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
         "comparison": rows(comparison_rows(kb)),
         "events": rows(events := timeline_events(kb)),
         "figures": rows([timeline_figure(events)]),
+        "ingest_runs": runs,
+        "changes": changes,
     }
     db = sqlite_utils.Database(path)
     with db.conn:
@@ -259,7 +269,64 @@ def write_database(kb: KnowledgeBase, path: Path) -> dict[str, int]:
     return {name: len(records) for name, records in tables.items()}
 
 
-def build(kb: KnowledgeBase, db_path: Path) -> dict[str, int]:
-    """Build kb.db atomically: the old file stays in place until the new one is complete."""
-    with atomic_target(db_path) as temporary:
-        return write_database(kb, temporary)
+@contextmanager
+def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
+    """Let one ingest at a time write db_path: a second one waits, then fails with a clear message."""
+    lock_path = db_path.resolve().with_name(f".{db_path.name}.lock")
+    with open(lock_path, "a+") as lock:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IngestBusy(f"another ingest is writing {db_path}; gave up after {wait_seconds:.0f} s")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class IngestBusy(RuntimeError):
+    """Another ingest holds the lock on the same kb.db."""
+
+
+@dataclass
+class BuildResult:
+    counts: dict[str, int]
+    run: IngestRun
+    changes: list[Change]
+    first_build: bool
+
+
+def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = False,
+          lock_wait_seconds: float = 60) -> BuildResult:
+    """Compare the new build with the existing kb.db, then (unless dry_run) replace it atomically.
+
+    The history of earlier ingests is read from the old file and carried into
+    the new one, with this run's changes added.
+    """
+    with ingest_lock(db_path, lock_wait_seconds):
+        _derive_threshold_eur(kb)
+        previous = history.read_previous(db_path)
+        at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        run_id = max((run["id"] for run in previous.runs), default=0) + 1
+        changes = history.diff(previous.snapshot, history.snapshot_of(kb), run_id, at)
+        first_id = max((change["id"] for change in previous.changes), default=0) + 1
+        for number, change in enumerate(changes, start=first_id):
+            change.id = number
+        dates = history.git_rule_dates(data_dir, dt.date.fromisoformat(at[:10])) \
+            or history.rule_dates_from_history(previous, changes, [rule.id for rule in kb.rules])
+        for rule in kb.rules:
+            first_seen, last_changed = dates.get(rule.id, (None, None))
+            rule.first_seen = first_seen and dt.date.fromisoformat(first_seen)
+            rule.last_changed = last_changed and dt.date.fromisoformat(last_changed)
+        run = history.new_run(previous, at, history.data_hash(data_dir), history.git_commit(data_dir), changes, kb)
+        counts: dict[str, int] = {}
+        if not dry_run:
+            with atomic_target(db_path) as temporary:
+                counts = write_database(kb, temporary, [*previous.runs, run.model_dump(mode="json")],
+                                        [*previous.changes, *rows(changes)])
+        return BuildResult(counts, run, changes, first_build=not previous.runs)

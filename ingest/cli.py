@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from .build import BuildResult, IngestBusy, build
+from .history import format_report
 from .load import load_data_dir
 from .problems import DataError
+from .publish import datasette_command, is_stale
 from .validate import KnowledgeBase, validate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -61,21 +65,52 @@ def check(data_dir: Path) -> None:
                f"{len(kb.dimensions)} comparison questions")
 
 
+REPORT_LINES = 200
+
+
+def print_report(result: BuildResult, dry_run: bool) -> None:
+    """The change report: one line per added or removed record and per changed field."""
+    lines = format_report(result.changes)
+    verb = "would change" if dry_run else "changed"
+    if result.first_build:
+        click.echo(f"first ingest into this database: {result.run.rule_count} rules, "
+                   f"{result.run.instrument_count} instruments added")
+    elif not lines:
+        click.echo("no changes since the last ingest")
+    else:
+        click.echo(f"{verb} since the last ingest ({len(lines)} line(s)):")
+        for line in lines[:REPORT_LINES]:
+            click.echo(f"  {line}")
+        if len(lines) > REPORT_LINES:
+            click.echo(f"  ... and {len(lines) - REPORT_LINES} more (see the changes table)")
+    removed = [change.record_id for change in result.changes
+               if change.action == "removed" and change.table_name == "rules"]
+    if removed:
+        click.secho(f"WARNING: {len(removed)} rule(s) removed: {', '.join(removed)}", err=True, fg="red", bold=True)
+
+
 @cli.command()
 @data_option
 @db_option
-def ingest(data_dir: Path, db_path: Path) -> None:
-    """Validate the data files and build kb.db from them.
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--wait", "wait_seconds", default=60.0, show_default=True,
+              help="Seconds to wait for another ingest of the same database to finish.")
+def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) -> None:
+    """Validate the data files and build kb.db from them, reporting what changed.
 
     The database is written to a temporary file beside --db and renamed over it
     only when complete, so a failed or interrupted ingest leaves the old kb.db
-    exactly as it was.
+    exactly as it was. The history of earlier ingests is carried over.
     """
-    from .build import build
-
     kb = load_and_validate(data_dir)
-    counts = build(kb, db_path)
-    click.echo(f"built {db_path}: " + ", ".join(f"{count} {table}" for table, count in counts.items()))
+    try:
+        result = build(kb, db_path, data_dir, dry_run=dry_run, lock_wait_seconds=wait_seconds)
+    except IngestBusy as error:
+        raise click.ClickException(str(error)) from error
+    print_report(result, dry_run)
+    if not dry_run:
+        click.echo(f"built {db_path} (run {result.run.id}): "
+                   + ", ".join(f"{count} {table}" for table, count in result.counts.items()))
 
 
 @cli.command()
@@ -89,15 +124,9 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int) -> None:
 
     kb.db is stale when any file under --data is newer than it.
     """
-    from .publish import datasette_command, is_stale
-
     if is_stale(db_path, data_dir):
         click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
-        from .build import build
-
-        build(load_and_validate(data_dir), db_path)
+        build(load_and_validate(data_dir), db_path, data_dir)
     command = datasette_command(db_path, host=host, port=port)
     click.echo(f"serving {db_path} on http://{host}:{port}/")
-    import os
-
     os.execvp(command[0], command)

@@ -348,6 +348,8 @@ class Rule(Record):
         description="official (an official text was read), secondary (only secondary sources), or unverified."
     )
     notes: Text | None = Field(default=None, description="Caveats, disagreements between sources and the reading chosen.")
+    first_seen: dt.date | None = derived("Date the rule first appeared in data/ (git history, else ingest history).")
+    last_changed: dt.date | None = derived("Date the rule's content last changed in data/ (git history, else ingest history).")
     sources: list[Source] = Field(min_length=1, description="Documents read that support the rule.")
 
     @field_validator("effective_to")
@@ -458,3 +460,38 @@ class Figure(Record):
     media_type: str = Field(description="MIME type of content, e.g. image/svg+xml.")
     content: str = Field(description="The figure itself (SVG text).")
     description: str = Field(description="What the figure shows, used as its alternative text.")
+
+
+class ChangeAction(StrEnum):
+    added = "added"
+    changed = "changed"
+    removed = "removed"
+
+
+class IngestRun(Record):
+    """One ingest that built kb.db: when, from which data, and what it changed. Kept across rebuilds."""
+
+    id: int = Field(description="Run number, counting from the first ingest.")
+    at: str = Field(description="When the ingest ran (UTC, ISO 8601).")
+    data_hash: str = Field(description="sha256 of the data files the ingest read.")
+    git_commit: str | None = Field(default=None, description="Git commit of the data, when it lives in a git checkout.")
+    rule_count: int = Field(description="Rules in the database after the run.")
+    instrument_count: int = Field(description="Instruments in the database after the run.")
+    rules_added: int = Field(description="Rules added by the run.")
+    rules_changed: int = Field(description="Rules with at least one changed field.")
+    rules_removed: int = Field(description="Rules removed by the run.")
+    field_changes: int = Field(description="Lines in the change report (added, removed and changed fields).")
+
+
+class Change(Record):
+    """One line of an ingest's change report: a record added or removed, or one field's old and new value."""
+
+    id: int = Field(description="Sequence number of the change across all runs.")
+    run_id: int = Field(description="The ingest run that made the change.")
+    at: str = Field(description="When the ingest ran (UTC, ISO 8601).")
+    table_name: str = Field(description="rules or instruments.")
+    record_id: str = Field(description="Id of the rule or instrument.")
+    action: ChangeAction = Field(description="added, changed or removed.")
+    field: str | None = Field(default=None, description="The field that changed (changed only).")
+    old: str | None = Field(default=None, description="Value before the change.")
+    new: str | None = Field(default=None, description="Value after the change.")

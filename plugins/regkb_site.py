@@ -61,6 +61,13 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             "where rule_id = ? order by id", [rule_id])
         return {"rule": dict(rule.first() or {}), "rule_sources": [dict(row) for row in sources.rows]}
 
+    async def recent_changes():
+        result = await datasette.get_database("kb").execute(
+            "select at, table_name, record_id, action, field, old, new from changes order by id desc limit 10")
+        return {"recent_changes": [dict(row) for row in result.rows]}
+
     if view_name == "row" and table == "rules":
         return rule_sources
+    if view_name == "index":
+        return recent_changes
     return {}

@@ -96,7 +96,7 @@ def test_bad_input_is_reported_and_kb_db_is_untouched(case, data_copy, existing_
     assert f"error: {file}: {record}: {field}: " in result.output
     assert message in result.output
     assert existing_db.read_bytes() == before
-    assert sorted(path.name for path in existing_db.parent.iterdir()) == ["data", "kb.db"]
+    assert sorted(path.name for path in existing_db.parent.iterdir()) == [".kb.db.lock", "data", "kb.db"]
 
 
 def test_every_problem_is_reported_in_one_run(data_copy, existing_db):
