@@ -178,7 +178,7 @@ def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, 
         table.create_index([column])
 
 
-def _searchable_texts(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
+def searchable_texts(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
     """The text each rule and instrument is found by: its own words plus its instrument's and authority's names.
 
     A rule carries its instrument's citation and titles and its authority's names
@@ -258,7 +258,7 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
     with db.conn:
         for name, records in tables.items():
             _create_table(db, name, records)
-        for name, texts in _searchable_texts(kb).items():
+        for name, texts in searchable_texts(kb).items():
             _create_search_index(db, name, texts)
     dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data

@@ -25,7 +25,7 @@ MIN_SUBWORD_CHARS = 2
 # would cut ภาษี (tax) to ภาษ and make it match ภาษา (language). Declaring them
 # token characters keeps each segmented Thai word whole.
 THAI_MARKS = "".join(chr(code) for code in [0x0E31, *range(0x0E34, 0x0E3B), *range(0x0E47, 0x0E4F)])
-FTS_TOKENIZER = f"unicode61 remove_diacritics 2 tokenchars '{THAI_MARKS}'"
+FTS_TOKENIZER = f"porter unicode61 remove_diacritics 2 tokenchars '{THAI_MARKS}'"
 
 
 @lru_cache(maxsize=None)
@@ -77,6 +77,7 @@ def fts_query(query: str) -> str:
     """A user's search as a safe FTS5 expression: Thai segmented, every term or "phrase" quoted.
 
     Quoting each term (Datasette's escape_fts) means punctuation such as พ.ศ. or
-    art. 10.º can never cause an FTS syntax error; terms are ANDed.
+    art. 10.º can never cause an FTS syntax error; terms are ANDed. A query with
+    no terms at all becomes the empty phrase, which matches nothing.
     """
-    return escape_fts(segment_thai(query or ""))
+    return escape_fts(segment_thai(query or "")) or '""'
