@@ -98,3 +98,8 @@ def test_datasette_cli_serves_both_countries(built_db):
         capture_output=True, text=True, check=True,
     )
     assert '"value": "TH"' in result.stdout and '"value": "PT"' in result.stdout
+
+
+async def test_the_stylesheet_is_served_and_linked(datasette):
+    assert (await datasette.client.get("/static/regkb.css")).status_code == 200
+    assert "/static/regkb.css" in (await datasette.client.get("/")).text
