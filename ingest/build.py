@@ -293,6 +293,13 @@ class IngestBusy(RuntimeError):
     """Another ingest holds the lock on the same kb.db."""
 
 
+def _remove_stale_temporaries(db_path: Path) -> None:
+    """Delete temporary builds left by a killed ingest; safe because we hold the lock."""
+    resolved = db_path.resolve()
+    for stale in resolved.parent.glob(f".{resolved.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
+
+
 @dataclass
 class BuildResult:
     counts: dict[str, int]
@@ -309,6 +316,7 @@ def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = Fals
     the new one, with this run's changes added.
     """
     with ingest_lock(db_path, lock_wait_seconds):
+        _remove_stale_temporaries(db_path)
         _derive_threshold_eur(kb)
         previous = history.read_previous(db_path)
         at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # --- controlled vocabularies -------------------------------------------------
 
@@ -162,6 +163,10 @@ class CountUnit(StrEnum):
     accounts = "accounts"
 
 
+ThresholdUnit = StrEnum("ThresholdUnit", {unit.name: unit.value for unit in [*Currency, *CountUnit]})
+ThresholdUnit.__doc__ = "A threshold's unit: an ISO 4217 currency code or a count."
+
+
 class ThresholdPeriod(StrEnum):
     year = "year"
     quarter = "quarter"
@@ -204,6 +209,9 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_h
 Amount = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 
 
+DERIVED_FIELD_ERROR = "derived_field"
+
+
 def derived(description: str) -> Any:
     """A column the ingest computes; YAML files must not set it."""
     return Field(default=None, description=description, json_schema_extra={"derived": True})
@@ -221,7 +229,8 @@ class Record(BaseModel):
             for name, field in cls.model_fields.items():
                 extra = field.json_schema_extra or {}
                 if isinstance(extra, dict) and extra.get("derived") and name in data:
-                    raise ValueError(f"{name} is derived by the ingest; remove it from the file")
+                    raise PydanticCustomError(
+                        DERIVED_FIELD_ERROR, "is derived by the ingest; remove it from the file", {"field": name})
         return data
 
     @classmethod
@@ -327,7 +336,7 @@ class Rule(Record):
         default=None, description="Authority administering the rule; defaults to the instrument's authority."
     )
     threshold_amount: Amount | None = Field(default=None, description="Threshold figure, in threshold_unit.")
-    threshold_unit: Currency | CountUnit | None = Field(
+    threshold_unit: ThresholdUnit | None = Field(
         default=None,
         validate_default=True, description="ISO 4217 currency code, or a count (users, transactions, sales, nights, accounts)."
     )

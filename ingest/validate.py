@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .load import LoadedData, LoadedFile
 from .models import (
+    DERIVED_FIELD_ERROR,
     Authority,
     Currency,
     Dimension,
@@ -66,6 +67,8 @@ def _problems_from(error: ValidationError, file: str, raw: Any, kind: str, index
     problems = []
     for detail in error.errors():
         location = tuple(detail["loc"])
+        if detail["type"] == DERIVED_FIELD_ERROR:
+            location += (detail["ctx"]["field"],)
         record = _record_name(kind, raw, index)
         if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
             rules = raw.get("rules") if isinstance(raw, dict) else None

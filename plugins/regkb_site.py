@@ -13,6 +13,23 @@ from ingest.models import in_force_on
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """The site is read-only: refuse every request that is not a read with 405, before Datasette sees it."""
+    def wrap(app):
+        async def read_only(scope, receive, send):
+            if scope["type"] == "http" and scope["method"] not in READ_METHODS:
+                response = Response.text("regkb is read-only", status=405, headers={"Allow": "GET, HEAD"})
+                await response.asgi_send(send)
+                return
+            await app(scope, receive, send)
+        return read_only
+    return wrap
+
+
 @hookimpl
 def prepare_connection(conn):
     conn.create_function("in_force_on", 5, in_force_on, deterministic=True)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from click.testing import CliRunner
+from playwright.sync_api import sync_playwright
 
 from ingest.cli import cli
 from ingest.load import load_data_dir
@@ -45,3 +53,81 @@ def data_copy(tmp_path) -> Path:
     copy = tmp_path / "data"
     shutil.copytree(DATA_DIR, copy)
     return copy
+
+
+HOSTILE_ID = "th-eservice-vat-threshold"
+TITLE = '<script>alert("title")</script>Hostile title'
+SUMMARY = '<img src=x onerror=alert("summary")> hostile summary'
+NOTES = '<b onmouseover=alert("notes")>bold?</b>'
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """kb.db built twice: real data, then with one rule's text made hostile (so it shows in recent changes too)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    data = folder / "data"
+    shutil.copytree(DATA_DIR, data)
+    db_path = folder / "kb.db"
+    assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
+    path = data / "th" / "th-revenue-code-amendment-53.yml"
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rule = next(rule for rule in content["rules"] if rule["id"] == HOSTILE_ID)
+    rule.update(title_en=TITLE, summary_en=SUMMARY, notes=NOTES)
+    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
+    return db_path, data
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(db_path: Path, data_dir: Path):
+    """`regkb serve` in a subprocess on 127.0.0.1, as a maintainer starts it; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "serve", "--db", str(db_path), "--data", str(data_dir),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/-/versions.json").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise RuntimeError(f"regkb serve did not start: {server.stdout.read().decode()[-2000:]}")
+    yield base
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=False)
+    context.close()

@@ -7,74 +7,22 @@ skip: without /usr/bin/chromium they fail, as CI must install it.
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 import sqlite_utils
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from .conftest import DATA_DIR
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .conftest import DATA_DIR, HOSTILE_ID, NOTES, SUMMARY, TITLE, serve
+from .test_escaping import PAGES
 
 
 @pytest.fixture(scope="module")
 def site(built_db):
-    """`regkb serve` in a subprocess, as a maintainer starts it; yields its base URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--db", str(built_db), "--data", str(DATA_DIR),
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/-/versions.json").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        raise RuntimeError(f"regkb serve did not start: {server.stdout.read().decode()[-2000:]}")
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=False)
-    context.close()
-
+    with serve(built_db, DATA_DIR) as base:
+        yield base
 
 def facet_count(page: Page, value: str) -> int:
     item = page.locator(".facet-info[data-column=jurisdiction] li", has_text=value).first
@@ -137,3 +85,22 @@ def test_the_timeline_picture_shows_both_lanes(page, site):
     assert "Thailand" in svg and "Portugal" in svg
     page.goto(site + "/kb/timeline")
     expect(page.locator("figure.timeline-figure img")).to_be_visible()
+
+
+def test_no_script_runs_and_the_text_shows_in_the_browser(hostile, browser):
+    db_path, data = hostile
+    dialogs = []
+    with serve(db_path, data) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        for path in PAGES:
+            page.goto(base + path)
+            page.mouse.move(10, 10)
+        page.goto(base + f"/kb/rules/{HOSTILE_ID}")
+        expect(page.locator(".rule-card h1")).to_have_text(TITLE)
+        expect(page.locator(".rule-card .summary")).to_have_text(SUMMARY)
+        page.hover(".rule-card .notes")
+        page.screenshot(path=str(db_path.parent / "hostile-rule.png"))
+        context.close()
+    assert dialogs == []
