@@ -41,7 +41,8 @@ from .models import (
 )
 from . import history
 from .figures import timeline_figure
-from .search import FTS_TOKENIZER, segment_thai, thai_subwords
+from .parallel import parallel_map
+from .search import FTS_TOKENIZER, index_texts, warm_up
 from .validate import KnowledgeBase
 
 # Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
@@ -125,10 +126,9 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
     citations = {instrument.id: instrument.citation for instrument in kb.instruments}
     rules = pd.DataFrame(rows(kb.rules))
     rules["current"] = rules["status"].isin(["in_force", "adopted", "proposed"])
-    rules["answer"] = rules.apply(
-        lambda r: (f"[{r.status}] " if r.status != "in_force" else "") + f"{r.title_en}: {r.summary_en}", axis=1)
-    rules["cited"] = rules.apply(
-        lambda r: citations[r.instrument_id] + (f", {r.provision}" if pd.notna(r.provision) else ""), axis=1)
+    status_prefix = ("[" + rules["status"] + "] ").where(rules["status"] != "in_force", "")
+    rules["answer"] = status_prefix + rules["title_en"] + ": " + rules["summary_en"]
+    rules["cited"] = rules["instrument_id"].map(citations) + (", " + rules["provision"]).fillna("")
     table = []
     for dimension in kb.dimensions:
         row = {"dimension": dimension.id, "domain": dimension.domain, "question": dimension.question_en}
@@ -173,7 +173,7 @@ def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, 
     model = MODELS[name]
     table = db.table(name)
     table.create(column_types(model), pk=PRIMARY_KEYS[name], foreign_keys=FOREIGN_KEYS.get(name, []))
-    table.insert_all(records)
+    table.insert_all(records, batch_size=1000)
     for column in FACET_INDEXES.get(name, []):
         table.create_index([column])
 
@@ -215,9 +215,11 @@ def _create_search_index(db: sqlite_utils.Database, table: str, texts: dict[str,
     rowids = {row["id"]: row["rowid"] for row in db.query(f"select rowid, id from [{table}]")}
     search = db.table(f"{table}_search")
     search.create({"key_rowid": int, "id": str, "text": str, "subwords": str}, pk="key_rowid")
+    warm_up()
+    indexed = parallel_map(index_texts, list(texts.values()))
     search.insert_all(
-        {"key_rowid": rowids[key], "id": key, "text": segment_thai(text), "subwords": thai_subwords(text)}
-        for key, text in texts.items()
+        {"key_rowid": rowids[key], "id": key, "text": text, "subwords": subwords}
+        for key, (text, subwords) in zip(texts, indexed)
     )
     search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize=FTS_TOKENIZER)
     search.optimize()
@@ -264,7 +266,6 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
     db.analyze()
-    db.vacuum()
     db.close()
     return {name: len(records) for name, records in tables.items()}
 

@@ -14,11 +14,17 @@ from .models import Event, Figure
 
 COUNTRY_NAMES = {"TH": "Thailand", "PT": "Portugal (with EU law)"}
 DOMAIN_COLOURS = {"ott_registration": "#1f77b4", "ecommerce_tax": "#d95f02"}
+# A lane stays readable up to a few dozen rows; beyond that the picture shows the most recent instruments.
+MAX_INSTRUMENTS_PER_LANE = 40
 
 
 def timeline_figure(events: list[Event]) -> Figure:
     """One lane per country, one row per instrument: its span in force and its dated events, coloured by domain."""
     frame = pd.DataFrame([event.model_dump(mode="json") for event in events])
+    latest = frame.groupby(["jurisdiction", "instrument_id"])["date"].max().reset_index()
+    shown = latest.sort_values("date", ascending=False).groupby("jurisdiction").head(MAX_INSTRUMENTS_PER_LANE)
+    total = frame["instrument_id"].nunique()
+    frame = frame[frame["instrument_id"].isin(shown["instrument_id"])].copy()
     frame["country"] = frame["jurisdiction"].map(COUNTRY_NAMES)
     frame["instrument"] = frame["label"].str.split(": ").str[0]
     frame["domain"] = frame["domain"].fillna("ott_registration")
@@ -54,5 +60,6 @@ def timeline_figure(events: list[Event]) -> Figure:
         media_type="image/svg+xml",
         content=svg,
         description="Timeline of Thailand's and Portugal's instruments: a lane per country, a row per instrument, "
-        "its span in force and its dated events (signed, published, effective, ended), coloured by domain.",
+        "its span in force and its dated events (signed, published, effective, ended), coloured by domain"
+        + (f"; the {len(shown)} most recent of {total} instruments." if len(shown) < total else "."),
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .load import INSTRUMENT_DIRS, _DataLoader
+from .load import INSTRUMENT_DIRS, DataLoader
 from .models import Change, IngestRun
 from .validate import KnowledgeBase
 
@@ -167,7 +167,7 @@ def git_commit(data_dir: Path) -> str | None:
 def _rule_fingerprints(text: str) -> dict[str, str]:
     """Rule id -> hash of the rule as written, for one version of an instrument file."""
     try:
-        content = yaml.load(text, Loader=_DataLoader)
+        content = yaml.load(text, Loader=DataLoader)
     except yaml.YAMLError:
         return {}
     rules = content.get("rules") if isinstance(content, dict) else None

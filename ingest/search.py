@@ -81,3 +81,13 @@ def fts_query(query: str) -> str:
     no terms at all becomes the empty phrase, which matches nothing.
     """
     return escape_fts(segment_thai(query or "")) or '""'
+
+
+def warm_up() -> None:
+    """Load the dictionary once in this process, so worker processes forked later share it."""
+    index_texts("ภาษีมูลค่าเพิ่ม")
+
+
+def index_texts(text: str) -> tuple[str, str]:
+    """The two indexed columns for one text: Thai segmented, and the sub-words of Thai compounds."""
+    return segment_thai(text), thai_subwords(text)

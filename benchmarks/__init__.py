@@ -1,0 +1,1 @@
+"""Scale and latency benchmarks for regkb (not run as tests)."""

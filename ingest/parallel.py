@@ -1,0 +1,23 @@
+"""Spread independent, CPU-bound work (YAML parsing, Thai segmentation) over the machine's cores."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Below this many items a process pool costs more (start-up, imports) than it saves.
+MIN_ITEMS_FOR_POOL = 64
+
+
+def parallel_map(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+    """map() over items, in worker processes when there are enough of them and more than one core."""
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(items) < MIN_ITEMS_FOR_POOL:
+        return [function(item) for item in items]
+    chunk = max(1, len(items) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items, chunksize=chunk))
