@@ -23,24 +23,18 @@ from typing import Any, Iterator
 import pandas as pd
 import sqlite_utils
 
-from .models import (
-    NESTED_FIELDS,
-    Authority,
-    Change,
-    ComparisonRow,
-    Dimension,
-    Event,
-    Figure,
-    FxRate,
-    IngestRun,
-    Instrument,
-    Jurisdiction,
-    Record,
-    Rule,
-    Source,
-)
 from . import history
 from .figures import timeline_figure
+from .models import (
+    NESTED_FIELDS,
+    TABLE_MODELS,
+    Change,
+    ComparisonRow,
+    Event,
+    FxRate,
+    IngestRun,
+    Record,
+)
 from .parallel import parallel_map
 from .search import FTS_TOKENIZER, index_texts, warm_up
 from .validate import KnowledgeBase
@@ -70,10 +64,6 @@ FACET_INDEXES = {
     "events": ["date", "jurisdiction", "domain", "kind"],
     "changes": ["run_id", "table_name", "record_id", "action", "field"],
 }
-MODELS: dict[str, type[Record]] = {"jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension,
-                                   "fx_rates": FxRate, "instruments": Instrument, "rules": Rule, "sources": Source,
-                                   "comparison": ComparisonRow, "events": Event, "figures": Figure,
-                                   "ingest_runs": IngestRun, "changes": Change}
 
 
 def _python_type(annotation: Any) -> type:
@@ -170,7 +160,7 @@ def timeline_events(kb: KnowledgeBase) -> list[Event]:
 
 
 def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, Any]]) -> None:
-    model = MODELS[name]
+    model = TABLE_MODELS[name]
     table = db.table(name)
     table.create(column_types(model), pk=PRIMARY_KEYS[name], foreign_keys=FOREIGN_KEYS.get(name, []))
     table.insert_all(records, batch_size=1000)

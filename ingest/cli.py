@@ -12,7 +12,7 @@ from .build import BuildResult, IngestBusy, build
 from .history import format_report
 from .load import load_data_dir
 from .problems import DataError
-from .publish import datasette_command, is_stale
+from .publish import datasette_command, is_stale, serve_with_workers
 from .validate import KnowledgeBase, validate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -119,7 +119,9 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) ->
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 127.0.0.1 keeps the site on this machine.")
 @click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
-def serve(data_dir: Path, db_path: Path, host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port; use one per core under heavy load.")
+def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> None:
     """Serve kb.db read-only with Datasette, building it first if it is missing or stale.
 
     kb.db is stale when any file under --data is newer than it.
@@ -127,6 +129,9 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int) -> None:
     if is_stale(db_path, data_dir):
         click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
         build(load_and_validate(data_dir), db_path, data_dir)
-    command = datasette_command(db_path, host=host, port=port)
     click.echo(f"serving {db_path} on http://{host}:{port}/")
-    os.execvp(command[0], command)
+    if workers > 1:
+        serve_with_workers(db_path, host, port, workers)
+    else:
+        command = datasette_command(db_path, host=host, port=port)
+        os.execvp(command[0], command)

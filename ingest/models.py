@@ -504,3 +504,11 @@ class Change(Record):
     field: str | None = Field(default=None, description="The field that changed (changed only).")
     old: str | None = Field(default=None, description="Value before the change.")
     new: str | None = Field(default=None, description="Value after the change.")
+
+
+# Every table of kb.db built from a model, in build order: the names are the public interface.
+TABLE_MODELS: dict[str, type[Record]] = {
+    "jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension, "fx_rates": FxRate,
+    "instruments": Instrument, "rules": Rule, "sources": Source, "comparison": ComparisonRow,
+    "events": Event, "figures": Figure, "ingest_runs": IngestRun, "changes": Change,
+}

@@ -7,10 +7,11 @@ and settings chosen for this data (see ../shared/research/search-and-serving.md)
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from .build import MODELS
+from .models import TABLE_MODELS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 METADATA = PROJECT_DIR / "metadata.yml"
@@ -58,6 +59,23 @@ def make_datasette(db_path: Path):
     )
 
 
+DB_ENVIRONMENT_VARIABLE = "REGKB_DB"
+
+
+def asgi_app():
+    """ASGI app factory for `regkb serve --workers N`: each uvicorn worker process serves the same immutable file."""
+    return make_datasette(Path(os.environ[DB_ENVIRONMENT_VARIABLE])).app()
+
+
+def serve_with_workers(db_path: Path, host: str, port: int, workers: int) -> None:
+    """Serve kb.db from several processes sharing one socket: one Python process tops out near one core."""
+    import uvicorn
+
+    os.environ[DB_ENVIRONMENT_VARIABLE] = str(db_path.resolve())
+    uvicorn.run("ingest.publish:asgi_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
 def is_stale(db_path: Path, data_dir: Path) -> bool:
     """True when kb.db is missing or any data file is newer than it."""
     if not db_path.exists():
@@ -70,5 +88,5 @@ def column_metadata() -> dict[str, dict]:
     """Datasette metadata for every contract table: its description and column descriptions, from the models."""
     return {
         table: {"description": (model.__doc__ or "").strip(), "columns": model.column_descriptions()}
-        for table, model in MODELS.items()
+        for table, model in TABLE_MODELS.items()
     }

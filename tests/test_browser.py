@@ -15,7 +15,7 @@ import pytest
 import sqlite_utils
 from playwright.sync_api import Page, expect
 
-from .conftest import DATA_DIR, HOSTILE_ID, NOTES, SUMMARY, TITLE, serve
+from .conftest import DATA_DIR, HOSTILE_ID, SUMMARY, TITLE, serve
 from .test_escaping import PAGES
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from ingest.build import FACET_INDEXES, MODELS
+from ingest.build import FACET_INDEXES
+from ingest.models import TABLE_MODELS
 
 from .conftest import DATA_DIR, run_cli
 
 
 def test_every_contract_table_is_built_with_model_columns_in_order(built_db):
     db = sqlite_utils.Database(built_db)
-    for table, model in MODELS.items():
+    for table, model in TABLE_MODELS.items():
         assert db[table].exists(), table
         assert [column.name for column in db[table].columns] == model.column_names(), table
 

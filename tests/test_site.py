@@ -10,7 +10,7 @@ import sys
 import pytest
 import sqlite_utils
 
-from ingest.build import MODELS
+from ingest.models import TABLE_MODELS
 from ingest.publish import METADATA
 
 
@@ -44,14 +44,14 @@ async def test_foreign_keys_render_labels(datasette, built_db):
     assert row["dimension_id"]["label"] == db["dimensions"].get(row["dimension_id"]["value"])["label_en"]
 
 
-@pytest.mark.parametrize("table", sorted(MODELS))
+@pytest.mark.parametrize("table", sorted(TABLE_MODELS))
 async def test_csv_export_returns_every_row(datasette, built_db, table):
     response = await datasette.client.get(f"/kb/{table}.csv?_stream=on&_size=max")
     assert response.status_code == 200
     exported = list(csv.DictReader(io.StringIO(response.text)))
     db = sqlite_utils.Database(built_db)
     assert len(exported) == db[table].count
-    assert list(exported[0]) == MODELS[table].column_names() if exported else True
+    assert list(exported[0]) == TABLE_MODELS[table].column_names() if exported else True
 
 
 async def test_csv_keeps_thai_and_portuguese_characters(datasette, built_db):
@@ -63,7 +63,7 @@ async def test_csv_keeps_thai_and_portuguese_characters(datasette, built_db):
 async def test_column_descriptions_come_from_the_models(datasette):
     response = await datasette.client.get("/kb/rules")
     html = response.text
-    description = MODELS["rules"].model_fields["summary_en"].description
+    description = TABLE_MODELS["rules"].model_fields["summary_en"].description
     assert f'data-column-description="{description}"' in html
 
 
