@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import sqlite_utils
@@ -230,8 +230,12 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: list[dict]) -> dict[str, int]:
-    """Write every table of the contract, and the ingest history, into a new SQLite file at path; return row counts."""
+def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: list[dict],
+                   on_step: Callable[[], None] = lambda: None) -> dict[str, int]:
+    """Write every table of the contract, and the ingest history, into a new SQLite file at path; return row counts.
+
+    on_step is called after each table and each search index (BUILD_STEPS in all), for a progress bar.
+    """
     tables = {
         "jurisdictions": rows(kb.jurisdictions),
         "authorities": rows(kb.authorities),
@@ -250,8 +254,10 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
     with db.conn:
         for name, records in tables.items():
             _create_table(db, name, records)
+            on_step()
         for name, texts in searchable_texts(kb).items():
             _create_search_index(db, name, texts)
+            on_step()
     dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
@@ -299,8 +305,11 @@ class BuildResult:
     first_build: bool
 
 
+BUILD_STEPS = len(TABLE_MODELS) + len(("rules", "instruments"))
+
+
 def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = False,
-          lock_wait_seconds: float = 60) -> BuildResult:
+          lock_wait_seconds: float = 60, on_step: Callable[[], None] = lambda: None) -> BuildResult:
     """Compare the new build with the existing kb.db, then (unless dry_run) replace it atomically.
 
     The history of earlier ingests is read from the old file and carried into
@@ -327,5 +336,5 @@ def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = Fals
         if not dry_run:
             with atomic_target(db_path) as temporary:
                 counts = write_database(kb, temporary, [*previous.runs, run.model_dump(mode="json")],
-                                        [*previous.changes, *rows(changes)])
+                                        [*previous.changes, *rows(changes)], on_step)
         return BuildResult(counts, run, changes, first_build=not previous.runs)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
 
-from .build import BuildResult, IngestBusy, build
+from .build import BUILD_STEPS, BuildResult, IngestBusy, build
 from .history import format_report
-from .load import load_data_dir
+from .load import instrument_files, load_data_dir
 from .problems import DataError
 from .publish import datasette_command, is_stale, serve_with_workers
 from .validate import KnowledgeBase, validate
@@ -29,12 +31,24 @@ db_option = click.option(
 )
 
 
+@contextmanager
+def progress(label: str, length: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on an interactive terminal; silent when output is piped or logged."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
+
+
 def load_and_validate(data_dir: Path) -> KnowledgeBase:
     """Validate the data folder or exit 1 after printing every problem, one per line."""
     if not data_dir.is_dir():
         raise click.ClickException(f"data folder not found: {data_dir}")
     try:
-        return validate(load_data_dir(data_dir))
+        with progress("Reading data files", len(instrument_files(data_dir))) as tick:
+            loaded = load_data_dir(data_dir, tick)
+        return validate(loaded)
     except DataError as error:
         for problem in error.problems:
             click.echo(f"error: {problem}", err=True)
@@ -104,7 +118,8 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) ->
     """
     kb = load_and_validate(data_dir)
     try:
-        result = build(kb, db_path, data_dir, dry_run=dry_run, lock_wait_seconds=wait_seconds)
+        with progress("Building kb.db", 0 if dry_run else BUILD_STEPS) as tick:
+            result = build(kb, db_path, data_dir, dry_run=dry_run, lock_wait_seconds=wait_seconds, on_step=tick)
     except IngestBusy as error:
         raise click.ClickException(str(error)) from error
     print_report(result, dry_run)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -85,8 +85,16 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
         return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}")
 
 
-def load_data_dir(data_dir: Path) -> LoadedData:
-    """Read the reference tables and every instrument file, in a stable order."""
+def instrument_files(data_dir: Path) -> list[Path]:
+    """Every instrument file under data/, in a stable order."""
+    return [path for folder in INSTRUMENT_DIRS for path in sorted((data_dir / folder).glob("*.y*ml"))]
+
+
+def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> LoadedData:
+    """Read the reference tables and every instrument file, in a stable order.
+
+    on_file, if given, is called after each instrument file (to drive a progress bar).
+    """
     loaded = LoadedData(reference={}, instruments=[], problems=[])
     for name in REFERENCE_FILES:
         path = data_dir / f"{name}.yml"
@@ -98,9 +106,10 @@ def load_data_dir(data_dir: Path) -> LoadedData:
             loaded.problems.append(problem)
         else:
             loaded.reference[name] = LoadedFile(path.name, content)
-    paths = [path for folder in INSTRUMENT_DIRS for path in sorted((data_dir / folder).glob("*.y*ml"))]
+    paths = instrument_files(data_dir)
     shown = [path.relative_to(data_dir).as_posix() for path in paths]
-    for shown_as, (content, problem) in zip(shown, parallel_map(_read_instrument_file, list(zip(paths, shown)))):
+    read = parallel_map(_read_instrument_file, list(zip(paths, shown)), on_file)
+    for shown_as, (content, problem) in zip(shown, read):
         if problem:
             loaded.problems.append(problem)
         else:

@@ -13,11 +13,23 @@ Result = TypeVar("Result")
 MIN_ITEMS_FOR_POOL = 64
 
 
-def parallel_map(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
-    """map() over items, in worker processes when there are enough of them and more than one core."""
+def parallel_map(function: Callable[[Item], Result], items: Sequence[Item],
+                 on_result: Callable[[], None] | None = None) -> list[Result]:
+    """map() over items, in worker processes when there are enough of them and more than one core.
+
+    on_result, if given, is called once per finished item (to drive a progress bar).
+    """
     workers = min(os.cpu_count() or 1, 8)
+    tick = on_result or (lambda: None)
+    results: list[Result] = []
     if workers < 2 or len(items) < MIN_ITEMS_FOR_POOL:
-        return [function(item) for item in items]
+        for item in items:
+            results.append(function(item))
+            tick()
+        return results
     chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, items, chunksize=chunk))
+        for result in pool.map(function, items, chunksize=chunk):
+            results.append(result)
+            tick()
+    return results

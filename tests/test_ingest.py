@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
+
 import sqlite_utils
 
 from ingest.build import FACET_INDEXES
@@ -105,3 +110,29 @@ def test_comparison_citations_name_instrument_and_provision(built_db, kb):
         cited = row[f"{rule.jurisdiction.lower()}_citations"] or ""
         assert citations[rule.instrument_id] in cited
         assert f"{citations[rule.instrument_id]}, nan" not in cited
+
+
+def run_in_terminal(*args: str) -> str:
+    """Run the regkb CLI with a pseudo-terminal on stderr, as a maintainer at a prompt would."""
+    leader, follower = pty.openpty()
+    process = subprocess.run([sys.executable, "-m", "ingest", *args], stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.returncode == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bars_show_on_a_terminal_and_stay_quiet_when_piped(tmp_path):
+    shown = run_in_terminal("ingest", "--data", str(DATA_DIR), "--db", str(tmp_path / "kb.db"))
+    assert "Reading data files" in shown and "Building kb.db" in shown
+    piped = run_cli("ingest", "--data", DATA_DIR, "--db", tmp_path / "kb.db")
+    assert "Reading data files" not in piped.output and "Building kb.db" not in piped.output
