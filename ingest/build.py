@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import itertools
 import os
 import time
 import types
@@ -106,17 +107,25 @@ def _derive_threshold_eur(kb: KnowledgeBase) -> None:
             rule.threshold_fx_date = rate.date
 
 
+# In an answer, what applies now comes first, then what is coming, then what has ended.
+ANSWER_ORDER = {"in_force": 0, "adopted": 1, "proposed": 2, "expired": 3}
+
+
 def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
     """One row per comparison question, with each country's current answer, rules and citations.
 
-    The current answer is made of the rules in force or proposed; a question
-    whose rules have all ended shows them with their status, so no answer is
-    ever blank while the country has any rule for it.
+    The current answer is made of the rules in force, adopted or proposed, and
+    of rules that expired with no successor in the data: the last known state
+    of a question (a rate whose extension no source confirms yet) must not
+    vanish from the comparison. A question whose rules have all ended shows
+    them with their status, so no answer is blank while the country has a rule.
     """
     citations = {instrument.id: instrument.citation for instrument in kb.instruments}
     rules = pd.DataFrame(rows(kb.rules))
-    rules["current"] = rules["status"].isin(["in_force", "adopted", "proposed"])
-    status_prefix = ("[" + rules["status"] + "] ").where(rules["status"] != "in_force", "")
+    expired_without_successor = (rules["status"] == "expired") & rules["superseded_by"].isna()
+    rules["current"] = rules["status"].isin(["in_force", "adopted", "proposed"]) | expired_without_successor
+    ended_on = (" " + rules["effective_to"]).fillna("")
+    status_prefix = ("[" + rules["status"] + ended_on + "] ").where(rules["status"] != "in_force", "")
     rules["answer"] = status_prefix + rules["title_en"] + ": " + rules["summary_en"]
     rules["cited"] = rules["instrument_id"].map(citations) + (", " + rules["provision"]).fillna("")
     table = []
@@ -126,7 +135,8 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
             answering = rules[(rules.dimension_id == dimension.id) & (rules.jurisdiction == country)]
             if answering.current.any():
                 answering = answering[answering.current]
-            answering = answering.sort_values(["status", "effective_from", "id"], na_position="last")
+            answering = answering.assign(rank=answering["status"].map(ANSWER_ORDER).fillna(len(ANSWER_ORDER)))
+            answering = answering.sort_values(["rank", "effective_from", "id"], na_position="last")
             prefix = country.lower()
             row[f"{prefix}_answer"] = "\n".join(answering.answer) or None
             row[f"{prefix}_rules"] = ", ".join(answering.id) or None
@@ -168,11 +178,13 @@ def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, 
         table.create_index([column])
 
 
-def searchable_texts(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
+def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:
     """The text each rule and instrument is found by: its own words plus its instrument's and authority's names.
 
     A rule carries its instrument's citation and titles and its authority's names
     so that "Lei 74/2020", "ERC" or "กรมสรรพากร" find the rules they govern.
+    The texts are generated one at a time: held all at once they would take
+    gigabytes at 100,000 rules (Python stores Thai text at 4 bytes a character).
     """
     authorities = {authority.id: authority for authority in kb.authorities}
 
@@ -188,15 +200,18 @@ def searchable_texts(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
                             names(instrument.authority_id))
         for instrument in kb.instruments
     }
-    rules = {
-        rule.id: join(rule.title_en, rule.summary_en, rule.text_native, rule.provision, rule.notes,
-                      instruments[rule.instrument_id], names(rule.authority_id))
+    rules = (
+        (rule.id, join(rule.title_en, rule.summary_en, rule.text_native, rule.provision, rule.notes,
+                       instruments[rule.instrument_id], names(rule.authority_id)))
         for rule in kb.rules
-    }
-    return {"rules": rules, "instruments": instruments}
+    )
+    return {"rules": rules, "instruments": iter(instruments.items())}
 
 
-def _create_search_index(db: sqlite_utils.Database, table: str, texts: dict[str, str]) -> None:
+SEARCH_CHUNK = 5_000
+
+
+def _create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, str]]) -> None:
     """An FTS5 index over `table`, aligned on its rowids so Datasette's ?_search= can use it (metadata fts_table).
 
     The text column holds the words with Thai segmented (phrases match there);
@@ -206,11 +221,13 @@ def _create_search_index(db: sqlite_utils.Database, table: str, texts: dict[str,
     search = db.table(f"{table}_search")
     search.create({"key_rowid": int, "id": str, "text": str, "subwords": str}, pk="key_rowid")
     warm_up()
-    indexed = parallel_map(index_texts, list(texts.values()))
-    search.insert_all(
-        {"key_rowid": rowids[key], "id": key, "text": text, "subwords": subwords}
-        for key, (text, subwords) in zip(texts, indexed)
-    )
+    while chunk := list(itertools.islice(texts, SEARCH_CHUNK)):
+        indexed = parallel_map(index_texts, [text for _, text in chunk])
+        search.insert_all(
+            ({"key_rowid": rowids[key], "id": key, "text": text, "subwords": subwords}
+             for (key, _), (text, subwords) in zip(chunk, indexed)),
+            batch_size=1000,
+        )
     search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize=FTS_TOKENIZER)
     search.optimize()
 
@@ -236,24 +253,30 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
 
     on_step is called after each table and each search index (BUILD_STEPS in all), for a progress bar.
     """
-    tables = {
-        "jurisdictions": rows(kb.jurisdictions),
-        "authorities": rows(kb.authorities),
-        "dimensions": rows(kb.dimensions),
-        "fx_rates": rows(kb.fx_rates),
-        "instruments": rows(kb.instruments),
-        "rules": rows(kb.rules),
-        "sources": rows([source for rule in kb.rules for source in rule.sources]),
-        "comparison": rows(comparison_rows(kb)),
-        "events": rows(events := timeline_events(kb)),
-        "figures": rows([timeline_figure(events)]),
-        "ingest_runs": runs,
-        "changes": changes,
+    events = timeline_events(kb)
+    # Each table's rows are made just before they are written and dropped after, to bound memory.
+    tables: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "jurisdictions": lambda: rows(kb.jurisdictions),
+        "authorities": lambda: rows(kb.authorities),
+        "dimensions": lambda: rows(kb.dimensions),
+        "fx_rates": lambda: rows(kb.fx_rates),
+        "instruments": lambda: rows(kb.instruments),
+        "rules": lambda: rows(kb.rules),
+        "sources": lambda: rows([source for rule in kb.rules for source in rule.sources]),
+        "comparison": lambda: rows(comparison_rows(kb)),
+        "events": lambda: rows(events),
+        "figures": lambda: rows([timeline_figure(events)]),
+        "ingest_runs": lambda: runs,
+        "changes": lambda: changes,
     }
+    counts = {}
     db = sqlite_utils.Database(path)
     with db.conn:
-        for name, records in tables.items():
+        for name, make_rows in tables.items():
+            records = make_rows()
             _create_table(db, name, records)
+            counts[name] = len(records)
+            del records
             on_step()
         for name, texts in searchable_texts(kb).items():
             _create_search_index(db, name, texts)
@@ -263,7 +286,7 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
     db.analyze()
     db.close()
-    return {name: len(records) for name, records in tables.items()}
+    return counts
 
 
 @contextmanager

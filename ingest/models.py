@@ -431,8 +431,9 @@ class ComparisonRow(Record):
     dimension: Slug = Field(description="The comparison question (dimensions.id).")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
     question: Text = Field(description="The question, as a researcher would ask it.")
-    th_answer: str | None = Field(default=None, description="Thailand's answer: its rules in force or proposed, "
-                                  "one per line, with the status in brackets when not in force.")
+    th_answer: str | None = Field(default=None, description="Thailand's answer: its rules in force, adopted or "
+                                  "proposed, and expired ones with no successor, one per line, with the status (and "
+                                  "end date) in brackets when not in force.")
     th_rules: str | None = Field(default=None, description="Ids of the Thai rules behind the answer.")
     th_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Thai rules.")
     pt_answer: str | None = Field(default=None, description="Portugal's answer (EU law applying in Portugal included).")

@@ -136,3 +136,18 @@ def test_progress_bars_show_on_a_terminal_and_stay_quiet_when_piped(tmp_path):
     assert "Reading data files" in shown and "Building kb.db" in shown
     piped = run_cli("ingest", "--data", DATA_DIR, "--db", tmp_path / "kb.db")
     assert "Reading data files" not in piped.output and "Building kb.db" not in piped.output
+
+
+def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb):
+    """Rules in force, adopted or proposed answer the question; so does a rule that expired with no successor."""
+    db = sqlite_utils.Database(built_db)
+    for rule in kb.rules:
+        answer = db["comparison"].get(rule.dimension_id)
+        listed = (answer[f"{rule.jurisdiction.lower()}_rules"] or "").split(", ")
+        current = rule.status in ("in_force", "adopted", "proposed")
+        last_known = rule.status == "expired" and rule.superseded_by is None
+        if current or last_known:
+            assert rule.id in listed, rule.id
+        if last_known:
+            assert f"[expired {rule.effective_to.isoformat()}] {rule.title_en}" in answer[
+                f"{rule.jurisdiction.lower()}_answer"]
