@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import itertools
 import os
+import sqlite3
 import time
 import types
 import typing
@@ -25,13 +27,14 @@ import pandas as pd
 import sqlite_utils
 
 from . import history
-from .figures import timeline_figure
+from .figures import events_hash, timeline_figure
 from .models import (
     NESTED_FIELDS,
     TABLE_MODELS,
     Change,
     ComparisonRow,
     Event,
+    Figure,
     FxRate,
     IngestRun,
     Record,
@@ -211,21 +214,46 @@ def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:
 SEARCH_CHUNK = 5_000
 
 
-def _create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, str]]) -> None:
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _previously_indexed(previous: sqlite3.Connection | None, table: str, keys: list[str]) -> dict[str, tuple]:
+    """Segmented text the previous kb.db already holds for these ids: (source hash, text, subwords)."""
+    if previous is None:
+        return {}
+    try:
+        marks = ", ".join("?" * len(keys))
+        found = previous.execute(f"select id, source_hash, text, subwords from [{table}_search] where id in ({marks})",
+                                 keys)
+        return {key: (source_hash, text, subwords) for key, source_hash, text, subwords in found}
+    except sqlite3.DatabaseError:  # an older or damaged kb.db: segment everything again
+        return {}
+
+
+def _create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, str]],
+                         previous: sqlite3.Connection | None) -> None:
     """An FTS5 index over `table`, aligned on its rowids so Datasette's ?_search= can use it (metadata fts_table).
 
     The text column holds the words with Thai segmented (phrases match there);
-    subwords holds the words inside Thai compounds.
+    subwords holds the words inside Thai compounds. Text whose hash is unchanged
+    since the previous kb.db is copied from it instead of being segmented again.
     """
     rowids = {row["id"]: row["rowid"] for row in db.query(f"select rowid, id from [{table}]")}
     search = db.table(f"{table}_search")
-    search.create({"key_rowid": int, "id": str, "text": str, "subwords": str}, pk="key_rowid")
-    warm_up()
+    search.create({"key_rowid": int, "id": str, "text": str, "subwords": str, "source_hash": str}, pk="key_rowid")
     while chunk := list(itertools.islice(texts, SEARCH_CHUNK)):
-        indexed = parallel_map(index_texts, [text for _, text in chunk])
+        hashes = [_text_hash(text) for _, text in chunk]
+        known = _previously_indexed(previous, table, [key for key, _ in chunk])
+        fresh = [text for (key, text), digest in zip(chunk, hashes) if known.get(key, ("",))[0] != digest]
+        if fresh:
+            warm_up()
+        segmented = iter(parallel_map(index_texts, fresh))
         search.insert_all(
-            ({"key_rowid": rowids[key], "id": key, "text": text, "subwords": subwords}
-             for (key, _), (text, subwords) in zip(chunk, indexed)),
+            ({"key_rowid": rowids[key], "id": key, "source_hash": digest,
+              **dict(zip(("text", "subwords"),
+                         known[key][1:] if known.get(key, ("",))[0] == digest else next(segmented)))}
+             for (key, _), digest in zip(chunk, hashes)),
             batch_size=1000,
         )
     search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize=FTS_TOKENIZER)
@@ -247,13 +275,36 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def _previous_figure(previous: sqlite3.Connection | None, name: str, source_hash: str) -> Figure | None:
+    """The previous kb.db's drawing of this figure, if it was drawn from the same events."""
+    if previous is None:
+        return None
+    try:
+        previous.row_factory = sqlite3.Row
+        row = previous.execute("select * from figures where name = ? and source_hash = ?", [name, source_hash]).fetchone()
+        return Figure(**dict(row)) if row else None
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        previous.row_factory = None
+
+
+def _open_previous(db_path: Path | None) -> sqlite3.Connection | None:
+    if db_path is None or not db_path.exists():
+        return None
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+
+
 def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: list[dict],
-                   on_step: Callable[[], None] = lambda: None) -> dict[str, int]:
+                   on_step: Callable[[], None] = lambda: None, previous_db: Path | None = None) -> dict[str, int]:
     """Write every table of the contract, and the ingest history, into a new SQLite file at path; return row counts.
 
     on_step is called after each table and each search index (BUILD_STEPS in all), for a progress bar.
+    previous_db, the kb.db being replaced, lends the work it already did for identical inputs.
     """
+    previous = _open_previous(previous_db)
     events = timeline_events(kb)
+    timeline_hash = events_hash(events)
     # Each table's rows are made just before they are written and dropped after, to bound memory.
     tables: dict[str, Callable[[], list[dict[str, Any]]]] = {
         "jurisdictions": lambda: rows(kb.jurisdictions),
@@ -265,7 +316,8 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
         "sources": lambda: rows([source for rule in kb.rules for source in rule.sources]),
         "comparison": lambda: rows(comparison_rows(kb)),
         "events": lambda: rows(events),
-        "figures": lambda: rows([timeline_figure(events)]),
+        "figures": lambda: rows([_previous_figure(previous, "timeline", timeline_hash)
+                                 or timeline_figure(events, timeline_hash)]),
         "ingest_runs": lambda: runs,
         "changes": lambda: changes,
     }
@@ -279,8 +331,10 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
             del records
             on_step()
         for name, texts in searchable_texts(kb).items():
-            _create_search_index(db, name, texts)
+            _create_search_index(db, name, texts, previous)
             on_step()
+    if previous is not None:
+        previous.close()
     dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
@@ -359,5 +413,5 @@ def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = Fals
         if not dry_run:
             with atomic_target(db_path) as temporary:
                 counts = write_database(kb, temporary, [*previous.runs, run.model_dump(mode="json")],
-                                        [*previous.changes, *rows(changes)], on_step)
+                                        [*previous.changes, *rows(changes)], on_step, previous_db=db_path)
         return BuildResult(counts, run, changes, first_build=not previous.runs)

@@ -470,6 +470,8 @@ class Figure(Record):
     media_type: str = Field(description="MIME type of content, e.g. image/svg+xml.")
     content: str = Field(description="The figure itself (SVG text).")
     description: str = Field(description="What the figure shows, used as its alternative text.")
+    source_hash: str = Field(description="sha256 of the events it was drawn from; a rebuild with the same events "
+                             "reuses the drawing.")
 
 
 class ChangeAction(StrEnum):

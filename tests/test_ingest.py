@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import sqlite_utils
+import yaml
 
 from ingest.build import FACET_INDEXES
 from ingest.models import TABLE_MODELS
@@ -151,3 +152,20 @@ def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb
         if last_known:
             assert f"[expired {rule.effective_to.isoformat()}] {rule.title_en}" in answer[
                 f"{rule.jurisdiction.lower()}_answer"]
+
+
+def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy):
+    db_path = tmp_path / "kb.db"
+    assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    first = sqlite_utils.Database(db_path)["figures"].get("timeline")
+    path = data_copy / "th" / "th-revenue-code-amendment-53.yml"
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    content["rules"][0]["summary_en"] += " Edited."
+    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    assert sqlite_utils.Database(db_path)["figures"].get("timeline") == first
+    content["published_date"] = "2021-02-11"
+    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    redrawn = sqlite_utils.Database(db_path)["figures"].get("timeline")
+    assert redrawn["source_hash"] != first["source_hash"]

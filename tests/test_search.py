@@ -149,3 +149,22 @@ async def test_short_words_and_compounds_in_a_new_rule(tmp_path, data_copy, quer
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
     assert sqlite_utils.Database(db_path)["rules"].get(rule_id)
     assert rule_id in await search(make_datasette(db_path), query)
+
+
+async def test_a_rebuild_reuses_unchanged_segmentation_and_redoes_changed_text(tmp_path, data_copy):
+    from ingest.publish import make_datasette
+
+    db_path = tmp_path / "kb.db"
+    assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    before = {row["id"]: row for row in sqlite_utils.Database(db_path)["rules_search"].rows}
+    path = data_copy / "th" / "th-revenue-code-amendment-53.yml"
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    content["rules"][0]["text_native"] = "ผู้ประกอบการต้องจดทะเบียนภาษีมูลค่าเพิ่มตามกฎกระทรวง"
+    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    after = {row["id"]: row for row in sqlite_utils.Database(db_path)["rules_search"].rows}
+    changed = content["rules"][0]["id"]
+    assert after[changed]["source_hash"] != before[changed]["source_hash"]
+    assert "กฎ" in after[changed]["subwords"].split()
+    assert all(after[key] == before[key] for key in before if key != changed)
+    assert changed in await search(make_datasette(db_path), "กฎ")
