@@ -242,6 +242,7 @@ def _create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[
     rowids = {row["id"]: row["rowid"] for row in db.query(f"select rowid, id from [{table}]")}
     search = db.table(f"{table}_search")
     search.create({"key_rowid": int, "id": str, "text": str, "subwords": str, "source_hash": str}, pk="key_rowid")
+    search.create_index(["id"], unique=True)  # the next rebuild looks its texts up by id
     while chunk := list(itertools.islice(texts, SEARCH_CHUNK)):
         hashes = [_text_hash(text) for _, text in chunk]
         known = _previously_indexed(previous, table, [key for key, _ in chunk])
