@@ -14,10 +14,9 @@ from .build import BUILD_STEPS, BuildResult, IngestBusy, build
 from .history import format_report
 from .load import instrument_files, load_data_dir
 from .problems import DataError
-from .publish import datasette_command, is_stale, serve_with_workers
+from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
 from .validate import KnowledgeBase, validate
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = PROJECT_DIR / "data"
 DEFAULT_DB = PROJECT_DIR / "kb.db"
 
