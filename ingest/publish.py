@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 from .models import TABLE_MODELS
@@ -58,6 +59,61 @@ def make_datasette(db_path: Path):
         static_mounts=[("static", str(STATIC))],
         settings=SETTINGS,
     )
+
+
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+CACHE_MAX_ENTRY_BYTES = 1024 * 1024
+CACHE_HEADER = (b"x-regkb-cache", b"hit")
+
+
+def response_cache(app, max_bytes: int = CACHE_MAX_BYTES, max_entry_bytes: int = CACHE_MAX_ENTRY_BYTES):
+    """ASGI middleware keeping recent successful GET responses in memory, least recently used out first.
+
+    Correct only because kb.db is immutable while it is served: the same URL always
+    gives the same answer. Popular pages (the faceted rules table, the comparison)
+    then cost a dictionary look-up instead of a dozen queries and a render.
+    Large responses (full CSV exports) are passed through, never held.
+    """
+    entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
+    held = 0
+
+    async def cached_app(scope, receive, send):
+        nonlocal held
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await app(scope, receive, send)
+            return
+        key = (scope["path"], scope.get("query_string", b""))
+        if key in entries:
+            entries.move_to_end(key)
+            start, body = entries[key]
+            await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: dict | None = None
+        chunks: list[bytes] | None = []
+
+        async def capture(message):
+            nonlocal start, chunks
+            if message["type"] == "http.response.start":
+                start = message
+                if message["status"] != 200:
+                    chunks = None
+            elif message["type"] == "http.response.body" and chunks is not None:
+                chunks.append(message.get("body", b""))
+                if sum(map(len, chunks)) > max_entry_bytes:
+                    chunks = None
+            await send(message)
+
+        await app(scope, receive, capture)
+        if start is not None and chunks is not None:
+            body = b"".join(chunks)
+            entries[key] = (start, body)
+            held += len(body)
+            while held > max_bytes:
+                _, (_, dropped) = entries.popitem(last=False)
+                held -= len(dropped)
+
+    return cached_app
 
 
 DB_ENVIRONMENT_VARIABLE = "REGKB_DB"

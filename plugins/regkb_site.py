@@ -9,6 +9,7 @@ from datasette.filters import FilterArguments
 from datasette.utils.asgi import Response
 
 from ingest.models import in_force_on
+from ingest.publish import response_cache
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -18,14 +19,17 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """The site is read-only: refuse every request that is not a read with 405, before Datasette sees it."""
+    """The site is read-only: refuse every request that is not a read with 405, before Datasette sees it;
+    answer repeated reads of the immutable file from memory."""
     def wrap(app):
+        cached = response_cache(app)
+
         async def read_only(scope, receive, send):
             if scope["type"] == "http" and scope["method"] not in READ_METHODS:
                 response = Response.text("regkb is read-only", status=405, headers={"Allow": "GET, HEAD"})
                 await response.asgi_send(send)
                 return
-            await app(scope, receive, send)
+            await cached(scope, receive, send)
         return read_only
     return wrap
 

@@ -103,3 +103,34 @@ def test_datasette_cli_serves_both_countries(built_db):
 async def test_the_stylesheet_is_served_and_linked(datasette):
     assert (await datasette.client.get("/static/regkb.css")).status_code == 200
     assert "/static/regkb.css" in (await datasette.client.get("/")).text
+
+
+async def test_repeated_reads_are_answered_from_the_response_cache(datasette):
+    path = "/kb/rules.json?_facet=jurisdiction&_facet=topic&_size=4"
+    first = await datasette.client.get(path)
+    second = await datasette.client.get(path)
+    assert "x-regkb-cache" not in first.headers
+    assert second.headers["x-regkb-cache"] == "hit"
+    assert second.content == first.content and second.status_code == 200
+
+
+async def test_errors_and_large_exports_are_not_cached(datasette):
+    for _ in range(2):
+        missing = await datasette.client.get("/kb/no_such_table?cache-test=2")
+        assert missing.status_code == 404 and "x-regkb-cache" not in missing.headers
+    from ingest.publish import response_cache
+
+    sent = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x" * 2000})
+
+    async def send(message):
+        sent.append(message)
+
+    cached = response_cache(app, max_entry_bytes=1000)
+    scope = {"type": "http", "method": "GET", "path": "/big", "query_string": b""}
+    await cached(scope, None, send)
+    await cached(scope, None, send)
+    assert all(header != (b"x-regkb-cache", b"hit") for message in sent for header in message.get("headers", []))
