@@ -43,32 +43,6 @@ from .parallel import parallel_map
 from .search import FTS_TOKENIZER, index_texts, warm_up
 from .validate import KnowledgeBase
 
-# Primary key, foreign keys (column, table, column) and indexed facet columns of each contract table.
-PRIMARY_KEYS = {"jurisdictions": "code", "authorities": "id", "dimensions": "id", "fx_rates": ("currency", "date"),
-                "instruments": "id", "rules": "id", "sources": "id", "comparison": "dimension",
-                "events": "id", "figures": "name", "ingest_runs": "id", "changes": "id"}
-FOREIGN_KEYS = {
-    "authorities": [("jurisdiction", "jurisdictions", "code")],
-    "instruments": [("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
-                    ("transposes", "instruments", "id")],
-    "rules": [("jurisdiction", "jurisdictions", "code"), ("instrument_id", "instruments", "id"),
-              ("authority_id", "authorities", "id"), ("dimension_id", "dimensions", "id"),
-              ("superseded_by", "rules", "id")],
-    "sources": [("rule_id", "rules", "id")],
-    "comparison": [("dimension", "dimensions", "id")],
-    "events": [("instrument_id", "instruments", "id"), ("rule_id", "rules", "id")],
-    "changes": [("run_id", "ingest_runs", "id")],
-}
-FACET_INDEXES = {
-    "instruments": ["jurisdiction", "instrument_type", "status", "authority_id"],
-    "rules": ["jurisdiction", "origin", "domain", "topic", "status", "service_type", "authority_id",
-              "instrument_id", "dimension_id", "verification"],
-    "sources": ["rule_id", "kind"],
-    "comparison": ["domain"],
-    "events": ["date", "jurisdiction", "domain", "kind"],
-    "changes": ["run_id", "table_name", "record_id", "action", "field"],
-}
-
 
 def _python_type(annotation: Any) -> type:
     """The plain Python type behind Optional / Annotated / enum annotations, for the SQLite column type."""
@@ -175,9 +149,9 @@ def timeline_events(kb: KnowledgeBase) -> list[Event]:
 def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, Any]]) -> None:
     model = TABLE_MODELS[name]
     table = db.table(name)
-    table.create(column_types(model), pk=PRIMARY_KEYS[name], foreign_keys=FOREIGN_KEYS.get(name, []))
+    table.create(column_types(model), pk=model.primary_key, foreign_keys=list(model.foreign_keys))
     table.insert_all(records, batch_size=1000)
-    for column in FACET_INDEXES.get(name, []):
+    for column in model.indexed:
         table.create_index([column])
 
 

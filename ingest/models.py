@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -218,9 +218,16 @@ def derived(description: str) -> Any:
 
 
 class Record(BaseModel):
-    """Base for every table row: strict about unknown keys, so typos surface."""
+    """Base for every table row: strict about unknown keys, so typos surface.
+
+    Each model also states its table's keys: primary key, foreign keys as
+    (column, table, column), and the facet columns that get an index.
+    """
 
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
+    primary_key: ClassVar[str | tuple[str, ...]] = "id"
+    foreign_keys: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    indexed: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -256,6 +263,8 @@ NESTED_FIELDS = {"rules", "sources"}
 class Jurisdiction(Record):
     """A legal order whose law is compared: Thailand, Portugal, or the EU (law applying in Portugal)."""
 
+    primary_key = "code"
+
     code: JurisdictionCode = Field(description="TH, PT or EU.")
     name_en: Text = Field(description="Name in English.")
     name_native: Text = Field(description="Name in the jurisdiction's own language.")
@@ -265,6 +274,8 @@ class Jurisdiction(Record):
 
 class Authority(Record):
     """A body that makes, administers or enforces the rules."""
+
+    foreign_keys = (("jurisdiction", "jurisdictions", "code"),)
 
     id: Slug = Field(description="Stable slug identifying the authority.")
     jurisdiction: JurisdictionCode = Field(description="Jurisdiction the authority belongs to.")
@@ -287,6 +298,8 @@ class Dimension(Record):
 class FxRate(Record):
     """A dated reference exchange rate used to express thresholds in EUR."""
 
+    primary_key = ("currency", "date")
+
     currency: Currency = Field(description="ISO 4217 code converted from.")
     date: IsoDate = Field(description="Date the reference rate applies to.")
     eur_per_unit: Amount = Field(description="Euros per one unit of the currency.")
@@ -299,6 +312,9 @@ class FxRate(Record):
 
 class Source(Record):
     """A document actually read to support a rule."""
+
+    foreign_keys = (("rule_id", "rules", "id"),)
+    indexed = ("rule_id", "kind")
 
     id: str | None = derived("Source id: the rule id and the source's position, e.g. th-vat-rate:1.")
     rule_id: str | None = derived("The rule this source supports.")
@@ -315,6 +331,12 @@ class Source(Record):
 
 class Rule(Record):
     """One atomic provision answering one comparison question for one country."""
+
+    foreign_keys = (("jurisdiction", "jurisdictions", "code"), ("instrument_id", "instruments", "id"),
+                    ("authority_id", "authorities", "id"), ("dimension_id", "dimensions", "id"),
+                    ("superseded_by", "rules", "id"))
+    indexed = ("jurisdiction", "origin", "domain", "topic", "status", "service_type", "authority_id",
+               "instrument_id", "dimension_id", "verification")
 
     id: Slug = Field(description="Stable slug of the rule; never reused.")
     jurisdiction: RuleJurisdiction | None = derived(
@@ -389,6 +411,10 @@ class Rule(Record):
 class Instrument(Record):
     """One legal act or official notice; its YAML file holds its rules."""
 
+    foreign_keys = (("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
+                    ("transposes", "instruments", "id"))
+    indexed = ("jurisdiction", "instrument_type", "status", "authority_id")
+
     id: Slug = Field(description="Stable slug of the instrument; also its file name.")
     jurisdiction: JurisdictionCode = Field(description="TH, PT or EU.")
     instrument_type: InstrumentType = Field(description="act, royal_decree, decree_law, eu_directive, bill ...")
@@ -428,6 +454,10 @@ class Instrument(Record):
 class ComparisonRow(Record):
     """One comparison question with Thailand's and Portugal's current answers side by side (built from rules)."""
 
+    primary_key = "dimension"
+    foreign_keys = (("dimension", "dimensions", "id"),)
+    indexed = ("domain",)
+
     dimension: Slug = Field(description="The comparison question (dimensions.id).")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
     question: Text = Field(description="The question, as a researcher would ask it.")
@@ -452,6 +482,9 @@ class EventKind(StrEnum):
 class Event(Record):
     """A dated event of an instrument or rule (published, effective, ended), for the timeline."""
 
+    foreign_keys = (("instrument_id", "instruments", "id"), ("rule_id", "rules", "id"))
+    indexed = ("date", "jurisdiction", "domain", "kind")
+
     id: str = Field(description="Instrument or rule id and the kind of event, e.g. pt-lei-47-2020:effective.")
     date: dt.date = Field(description="Date of the event.")
     jurisdiction: RuleJurisdiction = Field(description="Country lane: TH, or PT (EU law applying in Portugal included).")
@@ -465,6 +498,8 @@ class Event(Record):
 
 class Figure(Record):
     """A picture rendered at build time from the data (no script or font fetched at view time)."""
+
+    primary_key = "name"
 
     name: str = Field(description="Name of the figure, e.g. timeline.")
     media_type: str = Field(description="MIME type of content, e.g. image/svg+xml.")
@@ -497,6 +532,9 @@ class IngestRun(Record):
 
 class Change(Record):
     """One line of an ingest's change report: a record added or removed, or one field's old and new value."""
+
+    foreign_keys = (("run_id", "ingest_runs", "id"),)
+    indexed = ("run_id", "table_name", "record_id", "action", "field")
 
     id: int = Field(description="Sequence number of the change across all runs.")
     run_id: int = Field(description="The ingest run that made the change.")

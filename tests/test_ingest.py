@@ -10,7 +10,6 @@ import sys
 import sqlite_utils
 import yaml
 
-from ingest.build import FACET_INDEXES
 from ingest.models import TABLE_MODELS
 
 from .conftest import DATA_DIR, run_cli
@@ -43,9 +42,9 @@ def test_foreign_keys_are_declared_and_hold(built_db):
 
 def test_facet_columns_are_indexed(built_db):
     db = sqlite_utils.Database(built_db)
-    for table, columns in FACET_INDEXES.items():
+    for table, model in TABLE_MODELS.items():
         indexed = {tuple(index.columns) for index in db[table].indexes}
-        for column in columns:
+        for column in model.indexed:
             assert (column,) in indexed, (table, column)
 
 
