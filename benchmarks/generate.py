@@ -17,6 +17,7 @@ import yaml
 
 from ingest.load import load_data_dir
 from ingest.models import ServiceType, SourceKind, Status, Topic, Verification
+from ingest.models import REFERENCE_TABLES
 from ingest.validate import validate
 
 REAL_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -86,7 +87,9 @@ def generate(rules: int, out: Path, seed: int = 2026) -> Path:
         shutil.rmtree(out)
     for folder in ("th", "pt"):
         (out / folder).mkdir(parents=True)
-    for name in ("jurisdictions", "authorities", "dimensions", "fx_rates"):
+    # The EU acts that apply in Portugal come as they are: every country folder must hold instruments.
+    shutil.copytree(REAL_DATA / "eu", out / "eu")
+    for name in REFERENCE_TABLES:
         shutil.copy(REAL_DATA / f"{name}.yml", out / f"{name}.yml")
     authorities = {"TH": [a.id for a in kb.authorities if a.jurisdiction == "TH"],
                    "PT": [a.id for a in kb.authorities if a.jurisdiction == "PT"]}

@@ -10,12 +10,15 @@ from typing import Callable, Iterator
 
 import click
 
-from .build import BUILD_STEPS, BuildResult, IngestBusy, build
+from .atomic import IngestBusy
+from .build import BUILD_STEPS, BuildResult, build
+from .derive import derive
 from .history import format_report
 from .load import instrument_files, load_data_dir
 from .problems import DataError
 from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
-from .validate import KnowledgeBase, validate
+from .models import KnowledgeBase
+from .validate import validate
 
 DEFAULT_DATA = PROJECT_DIR / "data"
 DEFAULT_DB = PROJECT_DIR / "kb.db"
@@ -41,18 +44,20 @@ def progress(label: str, length: int) -> Iterator[Callable[[], None]]:
 
 
 def load_and_validate(data_dir: Path) -> KnowledgeBase:
-    """Validate the data folder or exit 1 after printing every problem, one per line."""
+    """Load, validate and derive the data folder, or exit 1 after printing every problem, one per line."""
     if not data_dir.is_dir():
         raise click.ClickException(f"data folder not found: {data_dir}")
     try:
         with progress("Reading data files", len(instrument_files(data_dir))) as tick:
             loaded = load_data_dir(data_dir, tick)
-        return validate(loaded)
+        kb = validate(loaded)
     except DataError as error:
         for problem in error.problems:
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(error.problems)} problem(s) found; nothing was written.", err=True)
         sys.exit(1)
+    derive(kb)
+    return kb
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

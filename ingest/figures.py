@@ -37,7 +37,7 @@ def timeline_figure(events: list[Event], source_hash: str) -> Figure:
     total = frame["instrument_id"].nunique()
     frame = frame[frame["instrument_id"].isin(shown["instrument_id"])].copy()
     frame["country"] = frame["jurisdiction"].map(COUNTRY_NAMES)
-    frame["instrument"] = frame["label"].str.split(": ").str[0]
+    frame["instrument"] = frame["citation"]
     frame["domain"] = frame["domain"].fillna("ott_registration")
     first_date = frame.groupby("instrument_id")["date"].transform("min")
     frame["order"] = first_date + frame["instrument_id"]

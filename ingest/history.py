@@ -22,7 +22,7 @@ import yaml
 
 from .load import INSTRUMENT_DIRS, DataLoader
 from .models import Change, IngestRun
-from .validate import KnowledgeBase
+from .models import KnowledgeBase
 
 TRACKED = ("rules", "instruments")
 # Not compared: the history columns themselves, and figures that follow from another table

@@ -8,18 +8,23 @@ reports every broken file at once.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+from yaml.constructor import ConstructorError
 
+from .models import REFERENCE_TABLES
 from .parallel import parallel_map
 from .problems import Problem
 
 MAX_FILE_BYTES = 2_000_000
-REFERENCE_FILES = ("jurisdictions", "authorities", "dimensions", "fx_rates")
 INSTRUMENT_DIRS = ("th", "pt", "eu")
+# C0 and C1 control characters except tab and newline: they can hide text from a terminal or break XML (Atom).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _without_timestamps(loader: type) -> dict:
@@ -36,6 +41,26 @@ class DataLoader(yaml.CSafeLoader):
     """
 
     yaml_implicit_resolvers = _without_timestamps(yaml.CSafeLoader)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """Refuse a key written twice in one mapping: YAML would keep the last one and drop the first silently."""
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise DuplicateKey(None, None, f"line {key_node.start_mark.line + 1}: key '{key}' is written twice "
+                                   "in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(ConstructorError):
+    """A mapping repeats a key."""
+
+
+def _control_character_line(text: str) -> int | None:
+    match = CONTROL_CHARACTERS.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
 
 
 def _alias_line(text: str) -> int | None:
@@ -72,22 +97,41 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     """Parse one file; on failure return a Problem naming the file and, where YAML says, the line."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return None, Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes")
+            return None, Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes",
+                                 "E-FILE-TOO-LARGE")
         text = path.read_bytes().decode("utf-8")
+        control_line = _control_character_line(text)
+        if control_line is not None:
+            return None, Problem(shown_as, "-", "-", f"line {control_line}: control character in text",
+                                 "E-YAML-CONTROL-CHARACTER")
         alias_line = _alias_line(text)
         if alias_line is not None:
             return None, Problem(shown_as, "-", "-",
-                                 f"line {alias_line}: YAML aliases (*name) are not allowed in data files")
+                                 f"line {alias_line}: YAML aliases (*name) are not allowed in data files",
+                                 "E-YAML-ALIAS")
         return yaml.load(text, Loader=DataLoader), None
+    except OSError as error:
+        return None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
     except UnicodeDecodeError as error:
-        return None, Problem(shown_as, "-", "-", f"not valid UTF-8 (byte {error.start})")
+        return None, Problem(shown_as, "-", "-", f"not valid UTF-8 (byte {error.start})", "E-FILE-ENCODING")
+    except DuplicateKey as error:
+        return None, Problem(shown_as, "-", "-", str(error.problem), "E-YAML-DUPLICATE-KEY")
     except yaml.YAMLError as error:
-        return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}")
+        return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}",
+                             "E-YAML-SYNTAX")
+
+
+def instrument_files_in(folder: Path) -> list[Path]:
+    """The instrument files of one country folder, sorted; none when it cannot be read."""
+    try:
+        return sorted(folder.glob("*.y*ml"))
+    except OSError:
+        return []
 
 
 def instrument_files(data_dir: Path) -> list[Path]:
     """Every instrument file under data/, in a stable order."""
-    return [path for folder in INSTRUMENT_DIRS for path in sorted((data_dir / folder).glob("*.y*ml"))]
+    return [path for folder in INSTRUMENT_DIRS for path in instrument_files_in(data_dir / folder)]
 
 
 def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> LoadedData:
@@ -96,16 +140,25 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
     on_file, if given, is called after each instrument file (to drive a progress bar).
     """
     loaded = LoadedData(reference={}, instruments=[], problems=[])
-    for name in REFERENCE_FILES:
+    for name in REFERENCE_TABLES:
         path = data_dir / f"{name}.yml"
         if not path.exists():
-            loaded.problems.append(Problem(f"{name}.yml", "-", "-", "reference table file is missing"))
+            loaded.problems.append(Problem(f"{name}.yml", "-", "-", "reference table file is missing",
+                                           "E-FILE-MISSING"))
             continue
         content, problem = read_yaml(path, path.name)
         if problem:
             loaded.problems.append(problem)
         else:
             loaded.reference[name] = LoadedFile(path.name, content)
+    for folder in INSTRUMENT_DIRS:
+        # A missing or unreadable country folder would silently drop a country from the site.
+        if not os.access(data_dir / folder, os.R_OK | os.X_OK) or not (data_dir / folder).is_dir():
+            loaded.problems.append(Problem(f"{folder}/", "-", "-", "instrument folder is missing or unreadable",
+                                           "E-FILE-MISSING"))
+        elif not instrument_files_in(data_dir / folder):
+            loaded.problems.append(Problem(f"{folder}/", "-", "-", "instrument folder holds no instrument file",
+                                           "E-FILE-MISSING"))
     paths = instrument_files(data_dir)
     shown = [path.relative_to(data_dir).as_posix() for path in paths]
     read = parallel_map(_read_instrument_file, list(zip(paths, shown)), on_file)

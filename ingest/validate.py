@@ -1,49 +1,35 @@
 """Validate: turn loaded YAML into contract models and check how records refer to each other.
 
 Single records are checked by the models (ingest/models.py). This module adds
-what one record cannot know alone: duplicate ids across files, references to
-instruments, authorities, dimensions and rules that do not exist, a file in
-the wrong country folder, a currency without an exchange rate. Rules inherit
-their jurisdiction, origin, instrument and (by default) authority here.
+what one record cannot know alone: duplicate ids across files, references that
+lead nowhere (driven by the models' own foreign keys), a file in the wrong
+country folder, a currency the ECB has no rate for. It only checks; derive.py
+fills the computed fields afterwards.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
+from .derive import amendments, ecb_rate
 from .load import LoadedData, LoadedFile
 from .models import (
-    DERIVED_FIELD_ERROR,
-    Authority,
+    REFERENCE_TABLES,
+    TABLE_MODELS,
     Currency,
-    Dimension,
-    FxRate,
     Instrument,
-    Jurisdiction,
-    Origin,
+    JurisdictionCode,
+    KnowledgeBase,
     Record,
-    Rule,
 )
-from .problems import DataError, Problem
+from .problems import PROBLEM_CODES, DataError, Problem
 
-
-@dataclass
-class KnowledgeBase:
-    """Every validated record, in a stable order (files sorted, records as written)."""
-
-    jurisdictions: list[Jurisdiction]
-    authorities: list[Authority]
-    dimensions: list[Dimension]
-    fx_rates: list[FxRate]
-    instruments: list[Instrument]
-
-    @property
-    def rules(self) -> list[Rule]:
-        return [rule for instrument in self.instruments for rule in instrument.rules]
+# pydantic's own error types, as problem codes; the models' custom errors carry their code as their type.
+PYDANTIC_CODES = {"missing": "E-FIELD-MISSING", "extra_forbidden": "E-FIELD-UNKNOWN"}
 
 
 def _record_name(kind: str, raw: Any, index: int | None) -> str:
@@ -67,7 +53,9 @@ def _problems_from(error: ValidationError, file: str, raw: Any, kind: str, index
     problems = []
     for detail in error.errors():
         location = tuple(detail["loc"])
-        if detail["type"] == DERIVED_FIELD_ERROR:
+        code = detail["type"] if detail["type"] in PROBLEM_CODES else PYDANTIC_CODES.get(detail["type"],
+                                                                                          "E-FIELD-INVALID")
+        if "field" in detail.get("ctx", {}):
             location += (detail["ctx"]["field"],)
         record = _record_name(kind, raw, index)
         if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
@@ -76,13 +64,13 @@ def _problems_from(error: ValidationError, file: str, raw: Any, kind: str, index
             record = _record_name("rule", rule_raw, location[1])
             location = location[2:]
         message = detail["msg"].removeprefix("Value error, ")
-        problems.append(Problem(file, record, _join_location(location), message))
+        problems.append(Problem(file, record, _join_location(location), message, code))
     return problems
 
 
 def _validate_list(loaded: LoadedFile, model: type[Record], kind: str) -> tuple[list[Any], list[Problem]]:
     if not isinstance(loaded.content, list):
-        return [], [Problem(loaded.path, "-", "-", "expected a list of records")]
+        return [], [Problem(loaded.path, "-", "-", "expected a list of records", "E-FILE-SHAPE")]
     records, problems = [], []
     for index, raw in enumerate(loaded.content):
         try:
@@ -95,7 +83,8 @@ def _validate_list(loaded: LoadedFile, model: type[Record], kind: str) -> tuple[
 def _validate_instrument(loaded: LoadedFile) -> tuple[Instrument | None, list[Problem]]:
     if not isinstance(loaded.content, dict):
         found = "an empty file" if loaded.content is None else type(loaded.content).__name__
-        return None, [Problem(loaded.path, "-", "-", f"expected a mapping of instrument fields, found {found}")]
+        return None, [Problem(loaded.path, "-", "-", f"expected a mapping of instrument fields, found {found}",
+                              "E-FILE-SHAPE")]
     try:
         return Instrument.model_validate(loaded.content), []
     except ValidationError as error:
@@ -103,89 +92,98 @@ def _validate_instrument(loaded: LoadedFile) -> tuple[Instrument | None, list[Pr
 
 
 def _duplicates(ids: list[tuple[str, str, str]], kind: str) -> list[Problem]:
-    """ids: (file, record id, ...) triples; report every copy after the first."""
+    """ids: (file, record id, field) triples; report every copy after the first."""
     counts = Counter(record_id for _, record_id, _ in ids)
     first_file: dict[str, str] = {}
     problems = []
     for file, record_id, field in ids:
         if counts[record_id] > 1:
             if record_id in first_file:
-                problems.append(
-                    Problem(file, f"{kind} '{record_id}'", field, f"duplicate id, also in {first_file[record_id]}")
-                )
+                problems.append(Problem(file, f"{kind} '{record_id}'", field,
+                                        f"duplicate id, also in {first_file[record_id]}", "E-DUPLICATE-ID"))
             else:
                 first_file[record_id] = file
     return problems
 
 
-def _check_references(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
-    problems: list[Problem] = []
-    authorities = {authority.id for authority in kb.authorities}
-    dimensions = {dimension.id: dimension for dimension in kb.dimensions}
-    instruments = {instrument.id: instrument for instrument in kb.instruments}
-    rule_ids = {rule.id for rule in kb.rules}
-    currencies = {rate.currency for rate in kb.fx_rates} | {Currency.EUR}
-    jurisdictions = {jurisdiction.code for jurisdiction in kb.jurisdictions}
+def _primary_key(record: Record) -> Any:
+    key = type(record).primary_key
+    return getattr(record, key) if isinstance(key, str) else tuple(getattr(record, part) for part in key)
 
-    for authority in kb.authorities:
-        if authority.jurisdiction not in jurisdictions:
-            problems.append(Problem("authorities.yml", f"authority '{authority.id}'", "jurisdiction",
-                                    f"unknown jurisdiction '{authority.jurisdiction}'"))
+
+def _located_records(kb: KnowledgeBase, files: dict[str, str]) -> Iterator[tuple[str, Record, str, str]]:
+    """(table, record, file, record name) for every record written in data/, for the reference checks."""
+    for table in REFERENCE_TABLES:
+        for record in getattr(kb, table):
+            yield table, record, f"{table}.yml", f"{table.removesuffix('s')} '{_primary_key(record)}'"
     for instrument in kb.instruments:
-        file, record = files[instrument.id], f"instrument '{instrument.id}'"
-        folder = file.split("/")[0]
-        if folder != str(instrument.jurisdiction).lower():
-            problems.append(Problem(file, record, "jurisdiction",
-                                    f"{instrument.jurisdiction} instrument filed under {folder}/"))
-        if instrument.authority_id not in authorities:
-            problems.append(Problem(file, record, "authority_id", f"unknown authority '{instrument.authority_id}'"))
-        if instrument.transposes:
-            target = instruments.get(instrument.transposes)
-            if target is None or target.jurisdiction != "EU":
-                problems.append(Problem(file, record, "transposes",
-                                        f"'{instrument.transposes}' is not an EU instrument in data/eu/"))
+        file = files[instrument.id]
+        yield "instruments", instrument, file, f"instrument '{instrument.id}'"
         for rule in instrument.rules:
-            record = f"rule '{rule.id}'"
-            if rule.authority_id is not None and rule.authority_id not in authorities:
-                problems.append(Problem(file, record, "authority_id", f"unknown authority '{rule.authority_id}'"))
-            dimension = dimensions.get(rule.dimension_id)
-            if dimension is None:
-                problems.append(Problem(file, record, "dimension_id", f"unknown dimension '{rule.dimension_id}'"))
-            elif dimension.domain != rule.domain:
-                problems.append(Problem(file, record, "domain",
-                                        f"'{rule.domain}' but dimension '{dimension.id}' is {dimension.domain}"))
-            if rule.superseded_by and rule.superseded_by not in rule_ids:
-                problems.append(Problem(file, record, "superseded_by", f"unknown rule '{rule.superseded_by}'"))
-            if rule.threshold_unit in Currency.__members__ and rule.threshold_unit not in currencies:
-                problems.append(Problem(file, record, "threshold_unit",
-                                        f"no exchange rate for {rule.threshold_unit} in fx_rates.yml"))
+            yield "rules", rule, file, f"rule '{rule.id}'"
+    for amendment in amendments(kb):
+        yield "amendments", amendment, files[amendment.instrument_id], f"instrument '{amendment.instrument_id}'"
+
+
+def _check_foreign_keys(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
+    """Every foreign key the models declare must lead to a record: one generic check, no list kept by hand."""
+    keys: dict[str, set] = {"instruments": {i.id for i in kb.instruments}, "rules": {r.id for r in kb.rules}}
+    keys |= {table: {_primary_key(record) for record in getattr(kb, table)} for table in REFERENCE_TABLES}
+    problems = []
+    for table, record, file, name in _located_records(kb, files):
+        for column, target, _ in TABLE_MODELS[table].foreign_keys:
+            value = getattr(record, column)
+            if value is not None and target in keys and value not in keys[target]:
+                field = "amends" if table == "amendments" else column
+                problems.append(Problem(file, name, field, f"unknown {target.removesuffix('s')} '{value}'",
+                                        "E-REF-UNKNOWN"))
     return problems
 
 
-def _resolve_context(kb: KnowledgeBase) -> None:
-    """Give each rule and source the context its file implies (the derived fields)."""
+def _check_meaning(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
+    """References that exist but make no sense: wrong folder, transposing a non-EU act, a mismatched domain."""
+    problems: list[Problem] = []
+    dimensions = {dimension.id: dimension for dimension in kb.dimensions}
+    instruments = {instrument.id: instrument for instrument in kb.instruments}
+    rated = {rate.currency for rate in kb.fx_rates} | {Currency.EUR}
+    for rate in kb.fx_rates:
+        if ecb_rate(rate.currency, rate.date) is None:
+            problems.append(Problem("fx_rates.yml", f"fx rate '{rate.currency} {rate.date}'", "date",
+                                    f"the ECB has no {rate.currency} reference rate on {rate.date} "
+                                    "(choose a TARGET business day)", "E-FX-NO-RATE"))
     for instrument in kb.instruments:
+        file, record = files[instrument.id], f"instrument '{instrument.id}'"
+        folder = file.split("/")[0]
+        if folder != instrument.jurisdiction.lower():
+            problems.append(Problem(file, record, "jurisdiction",
+                                    f"{instrument.jurisdiction} instrument filed under {folder}/", "E-REF-WRONG-FOLDER"))
+        target = instruments.get(instrument.transposes or "")
+        if target is not None and target.jurisdiction != JurisdictionCode.EU:
+            problems.append(Problem(file, record, "transposes",
+                                    f"'{instrument.transposes}' is not an EU instrument in data/eu/",
+                                    "E-REF-TRANSPOSES-NOT-EU"))
+        if instrument.id in instrument.amends:
+            problems.append(Problem(file, record, "amends", "an act cannot amend itself", "E-REF-SELF-AMENDMENT"))
         for rule in instrument.rules:
-            rule.jurisdiction = "PT" if instrument.jurisdiction == "EU" else instrument.jurisdiction
-            rule.origin = Origin.eu.value if instrument.jurisdiction == "EU" else Origin.national.value
-            rule.instrument_id = instrument.id
-            rule.authority_id = rule.authority_id or instrument.authority_id
-            for position, source in enumerate(rule.sources, start=1):
-                source.id = f"{rule.id}:{position}"
-                source.rule_id = rule.id
+            record = f"rule '{rule.id}'"
+            dimension = dimensions.get(rule.dimension_id)
+            if dimension is not None and dimension.domain != rule.domain:
+                problems.append(Problem(file, record, "domain",
+                                        f"'{rule.domain}' but dimension '{dimension.id}' is {dimension.domain}",
+                                        "E-REF-DOMAIN-MISMATCH"))
+            if rule.threshold_unit in Currency.__members__ and rule.threshold_unit not in rated:
+                problems.append(Problem(file, record, "threshold_unit",
+                                        f"no exchange rate for {rule.threshold_unit} in fx_rates.yml", "E-FX-NO-RATE"))
+    return problems
 
 
 def validate(loaded: LoadedData) -> KnowledgeBase:
     """Return the knowledge base, or raise DataError listing every problem in every file."""
     problems = list(loaded.problems)
     reference: dict[str, list[Any]] = {}
-    for name, model, kind in (
-        ("jurisdictions", Jurisdiction, "jurisdiction"),
-        ("authorities", Authority, "authority"),
-        ("dimensions", Dimension, "dimension"),
-        ("fx_rates", FxRate, "fx rate"),
-    ):
-        records, found = _validate_list(loaded.reference[name], model, kind) if name in loaded.reference else ([], [])
+    for name, model in REFERENCE_TABLES.items():
+        records, found = (_validate_list(loaded.reference[name], model, name.removesuffix("s"))
+                          if name in loaded.reference else ([], []))
         reference[name] = records
         problems += found
 
@@ -201,21 +199,20 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
         instrument_ids.append((loaded_file.path, instrument.id, "id"))
         rule_ids += [(loaded_file.path, rule.id, "id") for rule in instrument.rules]
 
-    for name, kind, key in (("authorities", "authority", "id"), ("dimensions", "dimension", "id"),
-                            ("jurisdictions", "jurisdiction", "code")):
-        problems += _duplicates([(f"{name}.yml", str(getattr(r, key)), key) for r in reference[name]], kind)
+    for name, model in REFERENCE_TABLES.items():
+        if isinstance(model.primary_key, str):
+            problems += _duplicates([(f"{name}.yml", str(getattr(record, model.primary_key)), model.primary_key)
+                                     for record in reference[name]], name.removesuffix("s"))
     problems += _duplicates(instrument_ids, "instrument")
     problems += _duplicates(rule_ids, "rule")
 
     kb = KnowledgeBase(
-        jurisdictions=reference["jurisdictions"],
-        authorities=reference["authorities"],
+        **{name: records for name, records in reference.items() if name != "dimensions"},
         dimensions=sorted(reference["dimensions"], key=lambda d: (d.sort_order, d.id)),
-        fx_rates=reference["fx_rates"],
         instruments=instruments,
     )
-    problems += _check_references(kb, files)
+    problems += _check_foreign_keys(kb, files)
+    problems += _check_meaning(kb, files)
     if problems:
         raise DataError(problems)
-    _resolve_context(kb)
     return kb

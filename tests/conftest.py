@@ -19,7 +19,9 @@ from playwright.sync_api import sync_playwright
 from ingest.cli import cli
 from ingest.load import load_data_dir
 from ingest.publish import make_datasette
-from ingest.validate import KnowledgeBase, validate
+from ingest.derive import derive
+from ingest.models import KnowledgeBase
+from ingest.validate import validate
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -31,7 +33,9 @@ def run_cli(*args: str):
 
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
-    return validate(load_data_dir(DATA_DIR))
+    knowledge_base = validate(load_data_dir(DATA_DIR))
+    derive(knowledge_base)
+    return knowledge_base
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 import sqlite_utils
 import yaml
 
-from ingest.build import searchable_texts
+from ingest.search_index import searchable_texts
 
 from .conftest import run_cli
 

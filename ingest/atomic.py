@@ -1,0 +1,56 @@
+"""Atomic writes and one writer at a time: how kb.db is replaced without readers ever seeing half a file."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class IngestBusy(RuntimeError):
+    """Another ingest holds the lock on the same kb.db."""
+
+
+@contextmanager
+def atomic_target(db_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside db_path; on success fsync it and rename it over db_path, on failure remove it."""
+    db_path = db_path.resolve()
+    temporary = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, db_path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
+    """Let one ingest at a time write db_path: a second one waits, then fails with a clear message."""
+    lock_path = db_path.resolve().with_name(f".{db_path.name}.lock")
+    with open(lock_path, "a+") as lock:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IngestBusy(f"another ingest is writing {db_path}; gave up after {wait_seconds:.0f} s")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(db_path: Path) -> None:
+    """Delete temporary builds left by a killed ingest; safe only while holding the lock."""
+    resolved = db_path.resolve()
+    for stale in resolved.parent.glob(f".{resolved.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)

