@@ -39,9 +39,11 @@ def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except BlockingIOError as busy:
                 if time.monotonic() > deadline:
-                    raise IngestBusy(f"another ingest is writing {db_path}; gave up after {wait_seconds:.0f} s")
+                    raise IngestBusy(
+                        f"another ingest is writing {db_path}; gave up after {wait_seconds:.0f} s"
+                    ) from busy
                 time.sleep(0.2)
         try:
             yield

@@ -9,15 +9,14 @@ kb.db.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import sqlite3
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
@@ -47,8 +46,9 @@ def _python_type(annotation: Any) -> type:
 
 
 def column_types(model: type[Record]) -> dict[str, type]:
-    return {name: _python_type(field.annotation) for name, field in model.model_fields.items()
-            if name not in NESTED_FIELDS}
+    return {
+        name: _python_type(field.annotation) for name, field in model.model_fields.items() if name not in NESTED_FIELDS
+    }
 
 
 def rows(records: typing.Sequence[Record]) -> list[dict[str, Any]]:
@@ -70,7 +70,9 @@ def _previous_figure(previous: sqlite3.Connection | None, name: str, source_hash
         return None
     try:
         previous.row_factory = sqlite3.Row
-        row = previous.execute("select * from figures where name = ? and source_hash = ?", [name, source_hash]).fetchone()
+        row = previous.execute(
+            "select * from figures where name = ? and source_hash = ?", [name, source_hash]
+        ).fetchone()
         return Figure(**dict(row)) if row else None
     except sqlite3.DatabaseError:
         return None
@@ -84,8 +86,14 @@ def _open_previous(db_path: Path | None) -> sqlite3.Connection | None:
     return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
 
-def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: list[dict],
-                   on_step: Callable[[], None] = lambda: None, previous_db: Path | None = None) -> dict[str, int]:
+def write_database(
+    kb: KnowledgeBase,
+    path: Path,
+    runs: list[dict],
+    changes: list[dict],
+    on_step: Callable[[], None] = lambda: None,
+    previous_db: Path | None = None,
+) -> dict[str, int]:
     """Write every table of the contract, and the ingest history, into a new SQLite file at path; return row counts.
 
     on_step is called after each table and each search index (BUILD_STEPS in all), for a progress bar.
@@ -107,8 +115,9 @@ def write_database(kb: KnowledgeBase, path: Path, runs: list[dict], changes: lis
         "coverage": lambda: rows(kb.coverage),
         "comparison": lambda: rows(comparison_rows(kb)),
         "events": lambda: rows(events),
-        "figures": lambda: rows([_previous_figure(previous, "timeline", timeline_hash)
-                                 or timeline_figure(events, timeline_hash)]),
+        "figures": lambda: rows(
+            [_previous_figure(previous, "timeline", timeline_hash) or timeline_figure(events, timeline_hash)]
+        ),
         "ingest_runs": lambda: runs,
         "changes": lambda: changes,
     }
@@ -145,8 +154,14 @@ class BuildResult:
 BUILD_STEPS = len(TABLE_MODELS) + len(("rules", "instruments"))
 
 
-def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = False,
-          lock_wait_seconds: float = 60, on_step: Callable[[], None] = lambda: None) -> BuildResult:
+def build(
+    kb: KnowledgeBase,
+    db_path: Path,
+    data_dir: Path,
+    dry_run: bool = False,
+    lock_wait_seconds: float = 60,
+    on_step: Callable[[], None] = lambda: None,
+) -> BuildResult:
     """Compare the new build with the existing kb.db, then (unless dry_run) replace it atomically.
 
     kb is validated and derived (derive.derive has filled its computed fields).
@@ -156,22 +171,29 @@ def build(kb: KnowledgeBase, db_path: Path, data_dir: Path, dry_run: bool = Fals
     with ingest_lock(db_path, lock_wait_seconds):
         remove_stale_temporaries(db_path)
         previous = history.read_previous(db_path)
-        at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         run_id = max((run["id"] for run in previous.runs), default=0) + 1
         changes = history.diff(previous.snapshot, history.snapshot_of(kb), run_id, at)
         first_id = max((change["id"] for change in previous.changes), default=0) + 1
         for number, change in enumerate(changes, start=first_id):
             change.id = number
-        dates = history.git_rule_dates(data_dir, dt.date.fromisoformat(at[:10])) \
-            or history.rule_dates_from_history(previous, changes, [rule.id for rule in kb.rules])
+        dates = history.git_rule_dates(data_dir, dt.date.fromisoformat(at[:10])) or history.rule_dates_from_history(
+            previous, changes, [rule.id for rule in kb.rules]
+        )
         for rule in kb.rules:
             first_seen, last_changed = dates.get(rule.id, (None, None))
-            rule.first_seen = first_seen and dt.date.fromisoformat(first_seen)
-            rule.last_changed = last_changed and dt.date.fromisoformat(last_changed)
+            rule.first_seen = dt.date.fromisoformat(first_seen) if first_seen else None
+            rule.last_changed = dt.date.fromisoformat(last_changed) if last_changed else None
         run = history.new_run(previous, at, history.data_hash(data_dir), history.git_commit(data_dir), changes, kb)
         counts: dict[str, int] = {}
         if not dry_run:
             with atomic_target(db_path) as temporary:
-                counts = write_database(kb, temporary, [*previous.runs, run.model_dump(mode="json")],
-                                        [*previous.changes, *rows(changes)], on_step, previous_db=db_path)
+                counts = write_database(
+                    kb,
+                    temporary,
+                    [*previous.runs, run.model_dump(mode="json")],
+                    [*previous.changes, *rows(changes)],
+                    on_step,
+                    previous_db=db_path,
+                )
         return BuildResult(counts, run, changes, first_build=not previous.runs)

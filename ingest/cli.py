@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 
@@ -15,21 +15,29 @@ from .build import BUILD_STEPS, BuildResult, build
 from .derive import derive
 from .history import format_report
 from .load import instrument_files, load_data_dir
+from .models import KnowledgeBase
 from .problems import DataError
 from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
-from .models import KnowledgeBase
 from .validate import validate
 
 DEFAULT_DATA = PROJECT_DIR / "data"
 DEFAULT_DB = PROJECT_DIR / "kb.db"
 
 data_option = click.option(
-    "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATA,
-    show_default=True, help="Folder of curated YAML files.",
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Folder of curated YAML files.",
 )
 db_option = click.option(
-    "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB,
-    show_default=True, help="SQLite file to build or serve.",
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite file to build or serve.",
 )
 
 
@@ -79,8 +87,9 @@ def check(data_dir: Path) -> None:
     1 when there is any.
     """
     kb = load_and_validate(data_dir)
-    click.echo(f"ok: {len(kb.instruments)} instruments, {len(kb.rules)} rules, "
-               f"{len(kb.dimensions)} comparison questions")
+    click.echo(
+        f"ok: {len(kb.instruments)} instruments, {len(kb.rules)} rules, {len(kb.dimensions)} comparison questions"
+    )
 
 
 REPORT_LINES = 200
@@ -91,8 +100,10 @@ def print_report(result: BuildResult, dry_run: bool) -> None:
     lines = format_report(result.changes)
     verb = "would change" if dry_run else "changed"
     if result.first_build:
-        click.echo(f"first ingest into this database: {result.run.rule_count} rules, "
-                   f"{result.run.instrument_count} instruments added")
+        click.echo(
+            f"first ingest into this database: {result.run.rule_count} rules, "
+            f"{result.run.instrument_count} instruments added"
+        )
     elif not lines:
         click.echo("no changes since the last ingest")
     else:
@@ -101,8 +112,9 @@ def print_report(result: BuildResult, dry_run: bool) -> None:
             click.echo(f"  {line}")
         if len(lines) > REPORT_LINES:
             click.echo(f"  ... and {len(lines) - REPORT_LINES} more (see the changes table)")
-    removed = [change.record_id for change in result.changes
-               if change.action == "removed" and change.table_name == "rules"]
+    removed = [
+        change.record_id for change in result.changes if change.action == "removed" and change.table_name == "rules"
+    ]
     if removed:
         click.secho(f"WARNING: {len(removed)} rule(s) removed: {', '.join(removed)}", err=True, fg="red", bold=True)
 
@@ -111,8 +123,13 @@ def print_report(result: BuildResult, dry_run: bool) -> None:
 @data_option
 @db_option
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
-@click.option("--wait", "wait_seconds", default=60.0, show_default=True,
-              help="Seconds to wait for another ingest of the same database to finish.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for another ingest of the same database to finish.",
+)
 def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) -> None:
     """Validate the data files and build kb.db from them, reporting what changed.
 
@@ -128,18 +145,29 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) ->
         raise click.ClickException(str(error)) from error
     print_report(result, dry_run)
     if not dry_run:
-        click.echo(f"built {db_path} (run {result.run.id}): "
-                   + ", ".join(f"{count} {table}" for table, count in result.counts.items()))
+        click.echo(
+            f"built {db_path} (run {result.run.id}): "
+            + ", ".join(f"{count} {table}" for table, count in result.counts.items())
+        )
 
 
 @cli.command()
 @data_option
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 127.0.0.1 keeps the site on this machine.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 127.0.0.1 keeps the site on this machine.",
+)
 @click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes sharing the port; use one per core under heavy load.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port; use one per core under heavy load.",
+)
 def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> None:
     """Serve kb.db read-only with Datasette, building it first if it is missing or stale.
 

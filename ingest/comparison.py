@@ -46,8 +46,12 @@ def is_current(rule: Rule) -> bool:
 
 
 def _answer_order(rule: Rule) -> tuple:
-    return (ANSWER_ORDER.get(rule.status, len(ANSWER_ORDER)), rule.effective_from is None,
-            rule.effective_from or "", rule.id)
+    return (
+        ANSWER_ORDER.get(rule.status, len(ANSWER_ORDER)),
+        rule.effective_from is None,
+        rule.effective_from or "",
+        rule.id,
+    )
 
 
 def answering_rules(rules: Iterable[Rule]) -> list[Rule]:

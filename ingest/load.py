@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -28,9 +29,10 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _without_timestamps(loader: type) -> dict:
+    resolvers_by_first_character: dict = getattr(loader, "yaml_implicit_resolvers")  # noqa: B009 (untyped in stubs)
     return {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in loader.yaml_implicit_resolvers.items()
+        for first, resolvers in resolvers_by_first_character.items()
     }
 
 
@@ -48,8 +50,12 @@ class DataLoader(yaml.CSafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise DuplicateKey(None, None, f"line {key_node.start_mark.line + 1}: key '{key}' is written twice "
-                                   "in one mapping", key_node.start_mark)
+                raise DuplicateKey(
+                    None,
+                    None,
+                    f"line {key_node.start_mark.line + 1}: key '{key}' is written twice in one mapping",
+                    key_node.start_mark,
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -74,7 +80,7 @@ def _alias_line(text: str) -> int | None:
         return None
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            return event.start_mark.line + 1
+            return event.start_mark.line + 1 if event.start_mark else 1
     return None
 
 
@@ -97,18 +103,24 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     """Parse one file; on failure return a Problem naming the file and, where YAML says, the line."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return None, Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes",
-                                 "E-FILE-TOO-LARGE")
+            return None, Problem(
+                shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"
+            )
         text = path.read_bytes().decode("utf-8")
         control_line = _control_character_line(text)
         if control_line is not None:
-            return None, Problem(shown_as, "-", "-", f"line {control_line}: control character in text",
-                                 "E-YAML-CONTROL-CHARACTER")
+            return None, Problem(
+                shown_as, "-", "-", f"line {control_line}: control character in text", "E-YAML-CONTROL-CHARACTER"
+            )
         alias_line = _alias_line(text)
         if alias_line is not None:
-            return None, Problem(shown_as, "-", "-",
-                                 f"line {alias_line}: YAML aliases (*name) are not allowed in data files",
-                                 "E-YAML-ALIAS")
+            return None, Problem(
+                shown_as,
+                "-",
+                "-",
+                f"line {alias_line}: YAML aliases (*name) are not allowed in data files",
+                "E-YAML-ALIAS",
+            )
         return yaml.load(text, Loader=DataLoader), None
     except OSError as error:
         return None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
@@ -117,8 +129,7 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     except DuplicateKey as error:
         return None, Problem(shown_as, "-", "-", str(error.problem), "E-YAML-DUPLICATE-KEY")
     except yaml.YAMLError as error:
-        return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}",
-                             "E-YAML-SYNTAX")
+        return None, Problem(shown_as, "-", "-", f"YAML syntax error: {' '.join(str(error).split())}", "E-YAML-SYNTAX")
 
 
 def instrument_files_in(folder: Path) -> list[Path]:
@@ -143,8 +154,9 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
     for name in REFERENCE_TABLES:
         path = data_dir / f"{name}.yml"
         if not path.exists():
-            loaded.problems.append(Problem(f"{name}.yml", "-", "-", "reference table file is missing",
-                                           "E-FILE-MISSING"))
+            loaded.problems.append(
+                Problem(f"{name}.yml", "-", "-", "reference table file is missing", "E-FILE-MISSING")
+            )
             continue
         content, problem = read_yaml(path, path.name)
         if problem:
@@ -154,15 +166,17 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
     for folder in INSTRUMENT_DIRS:
         # A missing or unreadable country folder would silently drop a country from the site.
         if not os.access(data_dir / folder, os.R_OK | os.X_OK) or not (data_dir / folder).is_dir():
-            loaded.problems.append(Problem(f"{folder}/", "-", "-", "instrument folder is missing or unreadable",
-                                           "E-FILE-MISSING"))
+            loaded.problems.append(
+                Problem(f"{folder}/", "-", "-", "instrument folder is missing or unreadable", "E-FILE-MISSING")
+            )
         elif not instrument_files_in(data_dir / folder):
-            loaded.problems.append(Problem(f"{folder}/", "-", "-", "instrument folder holds no instrument file",
-                                           "E-FILE-MISSING"))
+            loaded.problems.append(
+                Problem(f"{folder}/", "-", "-", "instrument folder holds no instrument file", "E-FILE-MISSING")
+            )
     paths = instrument_files(data_dir)
     shown = [path.relative_to(data_dir).as_posix() for path in paths]
-    read = parallel_map(_read_instrument_file, list(zip(paths, shown)), on_file)
-    for shown_as, (content, problem) in zip(shown, read):
+    read = parallel_map(_read_instrument_file, list(zip(paths, shown, strict=True)), on_file)
+    for shown_as, (content, problem) in zip(shown, read, strict=True):
         if problem:
             loaded.problems.append(problem)
         else:

@@ -23,8 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -178,8 +176,8 @@ class CountUnit(StrEnum):
     accounts = "accounts"
 
 
-ThresholdUnit = StrEnum("ThresholdUnit", {unit.name: unit.value for unit in [*Currency, *CountUnit]})
-ThresholdUnit.__doc__ = "A threshold's unit: an ISO 4217 currency code or a count."
+# A threshold's unit: an ISO 4217 currency code or a count.
+ThresholdUnit = Currency | CountUnit
 
 
 class ThresholdPeriod(StrEnum):
@@ -199,8 +197,7 @@ BUDDHIST_ERA_FLOOR = 2400
 def _not_buddhist_era(value: dt.date) -> dt.date:
     if value.year >= BUDDHIST_ERA_FLOOR:
         raise ValueError(
-            f"year {value.year} looks like a Buddhist Era year; store the C.E. date "
-            f"(B.E. - 543 = {value.year - 543})"
+            f"year {value.year} looks like a Buddhist Era year; store the C.E. date (B.E. - 543 = {value.year - 543})"
         )
     return value
 
@@ -227,7 +224,6 @@ Amount = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 def custom_error(code: str, field: str, message: str) -> PydanticCustomError:
     """A validation error with a stable problem code (docs/errors.md) and the field it concerns."""
     return PydanticCustomError(code, "{message}", {"field": field, "message": message})
-
 
 
 def derived(description: str) -> Any:
@@ -264,11 +260,7 @@ class Record(BaseModel):
 
     @classmethod
     def column_descriptions(cls) -> dict[str, str]:
-        return {
-            name: field.description or ""
-            for name, field in cls.model_fields.items()
-            if name not in NESTED_FIELDS
-        }
+        return {name: field.description or "" for name, field in cls.model_fields.items() if name not in NESTED_FIELDS}
 
 
 NESTED_FIELDS = {"rules", "sources", "amends"}
@@ -351,18 +343,36 @@ class Source(Record):
     language: Text = Field(description="Language of the document (th, pt, en).")
     accessed: IsoDate = Field(description="Date the document was read.")
     supports: Text = Field(description="One line: what this source shows for the rule.")
-    note: Text | None = Field(default=None, description="Why this source's kind departs from its host's usual kind, "
-                              "or any other caveat about the document.")
+    note: Text | None = Field(
+        default=None,
+        description="Why this source's kind departs from its host's usual kind, "
+        "or any other caveat about the document.",
+    )
 
 
 class Rule(Record):
     """One atomic provision answering one comparison question for one country."""
 
-    foreign_keys = (("jurisdiction", "jurisdictions", "code"), ("instrument_id", "instruments", "id"),
-                    ("authority_id", "authorities", "id"), ("dimension_id", "dimensions", "id"),
-                    ("superseded_by", "rules", "id"), ("introduced_by", "instruments", "id"))
-    indexed = ("jurisdiction", "origin", "domain", "topic", "status", "service_type", "authority_id",
-               "instrument_id", "dimension_id", "verification")
+    foreign_keys = (
+        ("jurisdiction", "jurisdictions", "code"),
+        ("instrument_id", "instruments", "id"),
+        ("authority_id", "authorities", "id"),
+        ("dimension_id", "dimensions", "id"),
+        ("superseded_by", "rules", "id"),
+        ("introduced_by", "instruments", "id"),
+    )
+    indexed = (
+        "jurisdiction",
+        "origin",
+        "domain",
+        "topic",
+        "status",
+        "service_type",
+        "authority_id",
+        "instrument_id",
+        "dimension_id",
+        "verification",
+    )
 
     id: Slug = Field(description="Stable slug of the rule; never reused.")
     jurisdiction: RuleJurisdiction | None = derived(
@@ -371,7 +381,9 @@ class Rule(Record):
     origin: Origin | None = derived("national, or eu for EU law applying in Portugal. Derived from the instrument.")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
     topic: Topic = Field(description="What kind of provision: scope, registration, threshold, rate, filing ...")
-    service_type: ServiceType = Field(description="Services the rule applies to (vod, marketplace, e_service, all ...).")
+    service_type: ServiceType = Field(
+        description="Services the rule applies to (vod, marketplace, e_service, all ...)."
+    )
     dimension_id: Slug = Field(description="The comparison question this rule answers.")
     title_en: Text = Field(description="Short English title of the rule.")
     summary_en: Text = Field(description="English summary a researcher can quote.")
@@ -379,14 +391,18 @@ class Rule(Record):
         default=None, description="The provision's own words in Thai or Portuguese, copied from the text read."
     )
     text_native_from: TextOrigin | None = Field(
-        default=None, description="Where text_native was copied from: official_text (the official text itself) or "
-        "reproduction (a faithful copy on another site). Required with text_native."
+        default=None,
+        description="Where text_native was copied from: official_text (the official text itself) or "
+        "reproduction (a faithful copy on another site). Required with text_native.",
     )
-    provision: Text | None = Field(default=None, description='Section or article, e.g. "s.77/1(10/1)", "art. 10.º n.º 4".')
+    provision: Text | None = Field(
+        default=None, description='Section or article, e.g. "s.77/1(10/1)", "art. 10.º n.º 4".'
+    )
     instrument_id: str | None = derived("The legal instrument containing the provision. Derived from the file.")
     introduced_by: Slug | None = Field(
-        default=None, description="The later act that introduced (or last rewrote) this provision's wording, when the "
-        "rule is filed under the act it amended."
+        default=None,
+        description="The later act that introduced (or last rewrote) this provision's wording, when the "
+        "rule is filed under the act it amended.",
     )
     authority_id: Slug | None = Field(
         default=None, description="Authority administering the rule; defaults to the instrument's authority."
@@ -398,72 +414,111 @@ class Rule(Record):
     threshold_period: ThresholdPeriod | None = Field(
         default=None, description="Period the threshold is measured over (year, month, consignment ...)."
     )
-    threshold_eur: float | None = derived("The threshold in EUR at the ECB reference rate of threshold_fx_date "
-                                          "(currency thresholds only).")
+    threshold_eur: float | None = derived(
+        "The threshold in EUR at the ECB reference rate of threshold_fx_date (currency thresholds only)."
+    )
     threshold_fx_date: dt.date | None = derived("Date of the ECB reference rate (fx_rates) used for threshold_eur.")
     rate_percent: Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)] | None = Field(
         default=None, description="Rate in percent (VAT rate, levy rate ...)."
     )
     effective_from: IsoDate | None = Field(
-        default=None, description="Date the rule took or takes effect. Required unless the rule never applied "
-        "(proposed, rejected, withdrawn); where no source gives the day, the best-supported date, explained in notes."
+        default=None,
+        description="Date the rule took or takes effect. Required unless the rule never applied "
+        "(proposed, rejected, withdrawn); where no source gives the day, the best-supported date, explained in notes.",
     )
-    effective_to: IsoDate | None = Field(default=None, description="Last day the rule applied, if it has ended or will end.")
-    status: Status = Field(description="in_force, adopted (enacted, applies later), unconfirmed (confirmed until "
-                           "confirmed_until, not known after), repealed, withdrawn, proposed, rejected, superseded or "
-                           "expired.")
+    effective_to: IsoDate | None = Field(
+        default=None, description="Last day the rule applied, if it has ended or will end."
+    )
+    status: Status = Field(
+        description="in_force, adopted (enacted, applies later), unconfirmed (confirmed until "
+        "confirmed_until, not known after), repealed, withdrawn, proposed, rejected, superseded or "
+        "expired."
+    )
     confirmed_until: IsoDate | None = Field(
-        default=None, description="Last date up to which a source confirms the status: required for unconfirmed "
-        "rules and bills (proposed); after it, the status is not known."
+        default=None,
+        description="Last date up to which a source confirms the status: required for unconfirmed "
+        "rules and bills (proposed); after it, the status is not known.",
     )
     superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
     last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
     verification: Verification = Field(
         description="official (an official text was read), secondary (only secondary sources), or unverified."
     )
-    notes: Text | None = Field(default=None, description="Caveats, disagreements between sources and the reading chosen.")
+    notes: Text | None = Field(
+        default=None, description="Caveats, disagreements between sources and the reading chosen."
+    )
     first_seen: dt.date | None = derived("Date the rule first appeared in data/ (git history, else ingest history).")
-    last_changed: dt.date | None = derived("Date the rule's content last changed in data/ (git history, else ingest history).")
+    last_changed: dt.date | None = derived(
+        "Date the rule's content last changed in data/ (git history, else ingest history)."
+    )
     sources: list[Source] = Field(min_length=1, description="Documents read that support the rule.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         """Checks across fields, run after every field is parsed, so field order in the class does not matter."""
         if self.effective_to and self.effective_from and self.effective_to < self.effective_from:
-            raise custom_error("E-RULE-ENDS-BEFORE-START", "effective_to",
-                               f"{self.effective_to} is before effective_from {self.effective_from}")
+            raise custom_error(
+                "E-RULE-ENDS-BEFORE-START",
+                "effective_to",
+                f"{self.effective_to} is before effective_from {self.effective_from}",
+            )
         if (self.threshold_unit is None) != (self.threshold_amount is None):
-            raise custom_error("E-RULE-THRESHOLD-PAIR", "threshold_unit",
-                               "threshold_amount and threshold_unit go together: give both or neither")
+            raise custom_error(
+                "E-RULE-THRESHOLD-PAIR",
+                "threshold_unit",
+                "threshold_amount and threshold_unit go together: give both or neither",
+            )
         if self.verification == Verification.official and not any(
-                source.kind in OFFICIAL_SOURCE_KINDS for source in self.sources):
-            raise custom_error("E-RULE-OFFICIAL-WITHOUT-SOURCE", "verification",
-                               "verification is official but every source is secondary")
+            source.kind in OFFICIAL_SOURCE_KINDS for source in self.sources
+        ):
+            raise custom_error(
+                "E-RULE-OFFICIAL-WITHOUT-SOURCE",
+                "verification",
+                "verification is official but every source is secondary",
+            )
         if self.effective_from is None and self.status not in NEVER_APPLIED:
-            raise custom_error("E-RULE-NO-START", "effective_from",
-                               f"a {self.status} rule needs the date it took effect (the best-supported date, "
-                               "explained in notes, when no source gives the day)")
+            raise custom_error(
+                "E-RULE-NO-START",
+                "effective_from",
+                f"a {self.status} rule needs the date it took effect (the best-supported date, "
+                "explained in notes, when no source gives the day)",
+            )
         if self.status in (Status.unconfirmed, Status.proposed) and self.confirmed_until is None:
-            raise custom_error("E-RULE-NO-CONFIRMED-UNTIL", "confirmed_until",
-                               f"a {self.status} rule needs the last date a source confirms its status")
+            raise custom_error(
+                "E-RULE-NO-CONFIRMED-UNTIL",
+                "confirmed_until",
+                f"a {self.status} rule needs the last date a source confirms its status",
+            )
         if self.status == Status.unconfirmed and self.effective_to is not None:
-            raise custom_error("E-RULE-UNCONFIRMED-ENDED", "effective_to",
-                               "an unconfirmed rule has no known end: leave effective_to empty")
+            raise custom_error(
+                "E-RULE-UNCONFIRMED-ENDED",
+                "effective_to",
+                "an unconfirmed rule has no known end: leave effective_to empty",
+            )
         if self.status in ENDED and self.effective_to is None and self.superseded_by is None:
-            raise custom_error("E-RULE-ENDED-WITHOUT-SOURCE", "status",
-                               f"a {self.status} rule needs effective_to or superseded_by from a source; if no "
-                               "source says it ended, use unconfirmed with confirmed_until")
+            raise custom_error(
+                "E-RULE-ENDED-WITHOUT-SOURCE",
+                "status",
+                f"a {self.status} rule needs effective_to or superseded_by from a source; if no "
+                "source says it ended, use unconfirmed with confirmed_until",
+            )
         if (self.text_native is None) != (self.text_native_from is None):
-            raise custom_error("E-RULE-TEXT-NATIVE-FROM", "text_native_from",
-                               "text_native and text_native_from go together: give both or neither")
+            raise custom_error(
+                "E-RULE-TEXT-NATIVE-FROM",
+                "text_native_from",
+                "text_native and text_native_from go together: give both or neither",
+            )
         return self
 
 
 class Instrument(Record):
     """One legal act or official notice; its YAML file holds its rules."""
 
-    foreign_keys = (("jurisdiction", "jurisdictions", "code"), ("authority_id", "authorities", "id"),
-                    ("transposes", "instruments", "id"))
+    foreign_keys = (
+        ("jurisdiction", "jurisdictions", "code"),
+        ("authority_id", "authorities", "id"),
+        ("transposes", "instruments", "id"),
+    )
     indexed = ("jurisdiction", "instrument_type", "status", "authority_id")
 
     id: Slug = Field(description="Stable slug of the instrument; also its file name.")
@@ -477,34 +532,50 @@ class Instrument(Record):
     published_date: IsoDate | None = Field(default=None, description="Date published in the official journal.")
     effective_date: IsoDate | None = Field(default=None, description="Date it took or takes effect.")
     repealed_date: IsoDate | None = Field(default=None, description="Date it was repealed, withdrawn or ended.")
-    status: Status = Field(description="in_force, adopted (enacted, applies later), unconfirmed, repealed, withdrawn, "
-                           "proposed, rejected, superseded or expired.")
-    confirmed_until: IsoDate | None = Field(
-        default=None, description="Last date up to which a source confirms the status (bills: the latest news of "
-        "their progress); after it, the status is not known."
+    status: Status = Field(
+        description="in_force, adopted (enacted, applies later), unconfirmed, repealed, withdrawn, "
+        "proposed, rejected, superseded or expired."
     )
-    official_url: Url | None = Field(default=None, description="The official text itself (Royal Gazette, Diário da "
-                                     "República / ELI, EUR-Lex by CELEX, the regulator's page carrying the text).")
+    confirmed_until: IsoDate | None = Field(
+        default=None,
+        description="Last date up to which a source confirms the status (bills: the latest news of "
+        "their progress); after it, the status is not known.",
+    )
+    official_url: Url | None = Field(
+        default=None,
+        description="The official text itself (Royal Gazette, Diário da "
+        "República / ELI, EUR-Lex by CELEX, the regulator's page carrying the text).",
+    )
     eli: Text | None = Field(default=None, description="European Legislation Identifier, where one exists.")
     celex: Text | None = Field(default=None, description="CELEX number of an EU act.")
     transposes: Slug | None = Field(default=None, description="Id of the EU instrument this one transposes.")
     notes: Text | None = Field(default=None, description="Context, amendments, disagreements between sources.")
-    amends: list[Slug] = Field(default_factory=list, description="Ids of the instruments this act amends "
-                               "(the amendments table).")
+    amends: list[Slug] = Field(
+        default_factory=list, description="Ids of the instruments this act amends (the amendments table)."
+    )
     rules: list[Rule] = Field(default_factory=list, description="The instrument's rules.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:
         """Checks across fields, run after every field is parsed, so field order in the class does not matter."""
         if self.published_date and self.signed_date and self.published_date < self.signed_date:
-            raise custom_error("E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED", "published_date",
-                               f"{self.published_date} is before signed_date {self.signed_date}")
+            raise custom_error(
+                "E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED",
+                "published_date",
+                f"{self.published_date} is before signed_date {self.signed_date}",
+            )
         if self.repealed_date and self.effective_date and self.repealed_date < self.effective_date:
-            raise custom_error("E-INSTRUMENT-REPEALED-BEFORE-EFFECT", "repealed_date",
-                               f"{self.repealed_date} is before effective_date {self.effective_date}")
+            raise custom_error(
+                "E-INSTRUMENT-REPEALED-BEFORE-EFFECT",
+                "repealed_date",
+                f"{self.repealed_date} is before effective_date {self.effective_date}",
+            )
         if self.status == Status.proposed and self.confirmed_until is None:
-            raise custom_error("E-INSTRUMENT-NO-CONFIRMED-UNTIL", "confirmed_until",
-                               "a bill needs the date of the latest source on its progress")
+            raise custom_error(
+                "E-INSTRUMENT-NO-CONFIRMED-UNTIL",
+                "confirmed_until",
+                "a bill needs the date of the latest source on its progress",
+            )
         return self
 
 
@@ -527,8 +598,10 @@ class Coverage(Record):
 
     jurisdiction: RuleJurisdiction = Field(description="TH or PT (EU law applying in Portugal included).")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
-    complete_from: IsoDate = Field(description="Earliest date for which the rules are complete; a comparison asked "
-                                   "for an earlier date is shown with a warning.")
+    complete_from: IsoDate = Field(
+        description="Earliest date for which the rules are complete; a comparison asked "
+        "for an earlier date is shown with a warning."
+    )
     notes: Text | None = Field(default=None, description="What the coverage rests on, and known gaps.")
 
 
@@ -542,14 +615,19 @@ class ComparisonRow(Record):
     dimension: Slug = Field(description="The comparison question (dimensions.id).")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
     question: Text = Field(description="The question, as a researcher would ask it.")
-    th_answer: str | None = Field(default=None, description="Thailand's answer: its rules in force, adopted or "
-                                  "proposed, and expired ones with no successor, one per line, with the status (and "
-                                  "end date) in brackets when not in force.")
+    th_answer: str | None = Field(
+        default=None,
+        description="Thailand's answer: its rules in force, adopted or "
+        "proposed, and expired ones with no successor, one per line, with the status (and "
+        "end date) in brackets when not in force.",
+    )
     th_rules: str | None = Field(default=None, description="Ids of the Thai rules behind the answer.")
     th_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Thai rules.")
     pt_answer: str | None = Field(default=None, description="Portugal's answer (EU law applying in Portugal included).")
     pt_rules: str | None = Field(default=None, description="Ids of the Portuguese rules behind the answer.")
-    pt_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Portuguese rules.")
+    pt_citations: str | None = Field(
+        default=None, description="Citations (instrument, provision) of the Portuguese rules."
+    )
     sort_order: int = Field(description="Position of the question in the comparison.")
 
 
@@ -568,7 +646,9 @@ class Event(Record):
 
     id: str = Field(description="Instrument or rule id and the kind of event, e.g. pt-lei-47-2020:effective.")
     date: dt.date = Field(description="Date of the event.")
-    jurisdiction: RuleJurisdiction = Field(description="Country lane: TH, or PT (EU law applying in Portugal included).")
+    jurisdiction: RuleJurisdiction = Field(
+        description="Country lane: TH, or PT (EU law applying in Portugal included)."
+    )
     domain: Domain | None = Field(default=None, description="Domain of the rules concerned.")
     kind: EventKind = Field(description="signed, published, effective or ended (repealed, withdrawn, expired ...).")
     status: Status = Field(description="Current status of the instrument or rule.")
@@ -587,8 +667,9 @@ class Figure(Record):
     media_type: str = Field(description="MIME type of content, e.g. image/svg+xml.")
     content: str = Field(description="The figure itself (SVG text).")
     description: str = Field(description="What the figure shows, used as its alternative text.")
-    source_hash: str = Field(description="sha256 of the events it was drawn from; a rebuild with the same events "
-                             "reuses the drawing.")
+    source_hash: str = Field(
+        description="sha256 of the events it was drawn from; a rebuild with the same events reuses the drawing."
+    )
 
 
 class ChangeAction(StrEnum):
@@ -647,24 +728,40 @@ class KnowledgeBase:
 
 # The small tables kept as one YAML list each in data/ (data/<name>.yml), in load order. The one list of them.
 REFERENCE_TABLES: dict[str, type[Record]] = {
-    "jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension, "fx_rates": FxRate,
+    "jurisdictions": Jurisdiction,
+    "authorities": Authority,
+    "dimensions": Dimension,
+    "fx_rates": FxRate,
     "coverage": Coverage,
 }
 
 # Which country's answer a jurisdiction's instruments give: EU law applying in Portugal answers for Portugal.
 # The one statement of that fact.
 COUNTRY_OF: dict[JurisdictionCode, RuleJurisdiction] = {
-    JurisdictionCode.TH: RuleJurisdiction.TH, JurisdictionCode.PT: RuleJurisdiction.PT,
+    JurisdictionCode.TH: RuleJurisdiction.TH,
+    JurisdictionCode.PT: RuleJurisdiction.PT,
     JurisdictionCode.EU: RuleJurisdiction.PT,
 }
 ORIGIN_OF: dict[JurisdictionCode, Origin] = {
-    JurisdictionCode.TH: Origin.national, JurisdictionCode.PT: Origin.national, JurisdictionCode.EU: Origin.eu,
+    JurisdictionCode.TH: Origin.national,
+    JurisdictionCode.PT: Origin.national,
+    JurisdictionCode.EU: Origin.eu,
 }
 
 # Every table of kb.db built from a model, in build order: the names are the public interface.
 TABLE_MODELS: dict[str, type[Record]] = {
-    "jurisdictions": Jurisdiction, "authorities": Authority, "dimensions": Dimension, "fx_rates": FxRate,
-    "instruments": Instrument, "amendments": Amendment, "rules": Rule, "sources": Source,
-    "coverage": Coverage, "comparison": ComparisonRow,
-    "events": Event, "figures": Figure, "ingest_runs": IngestRun, "changes": Change,
+    "jurisdictions": Jurisdiction,
+    "authorities": Authority,
+    "dimensions": Dimension,
+    "fx_rates": FxRate,
+    "instruments": Instrument,
+    "amendments": Amendment,
+    "rules": Rule,
+    "sources": Source,
+    "coverage": Coverage,
+    "comparison": ComparisonRow,
+    "events": Event,
+    "figures": Figure,
+    "ingest_runs": IngestRun,
+    "changes": Change,
 }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -13,8 +14,9 @@ Result = TypeVar("Result")
 MIN_ITEMS_FOR_POOL = 64
 
 
-def parallel_map(function: Callable[[Item], Result], items: Sequence[Item],
-                 on_result: Callable[[], None] | None = None) -> list[Result]:
+def parallel_map(
+    function: Callable[[Item], Result], items: Sequence[Item], on_result: Callable[[], None] | None = None
+) -> list[Result]:
     """map() over items, in worker processes when there are enough of them and more than one core.
 
     on_result, if given, is called once per finished item (to drive a progress bar).

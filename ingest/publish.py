@@ -35,15 +35,34 @@ SETTINGS = {
 
 def datasette_command(db_path: Path, host: str, port: int) -> list[str]:
     """The `datasette serve` command line for kb.db."""
+
     def as_text(value: object) -> str:
         if isinstance(value, bool):
             return "on" if value else "off"
         return str(value)
 
     settings = [arg for name, value in SETTINGS.items() for arg in ("--setting", name, as_text(value))]
-    return [sys.executable, "-m", "datasette", "serve", "-i", str(db_path),
-            "--metadata", str(METADATA), "--template-dir", str(TEMPLATES), "--plugins-dir", str(PLUGINS),
-            "--static", f"static:{STATIC}", "--host", host, "--port", str(port), *settings]
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        "-i",
+        str(db_path),
+        "--metadata",
+        str(METADATA),
+        "--template-dir",
+        str(TEMPLATES),
+        "--plugins-dir",
+        str(PLUGINS),
+        "--static",
+        f"static:{STATIC}",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *settings,
+    ]
 
 
 def make_datasette(db_path: Path):
@@ -129,8 +148,7 @@ def serve_with_workers(db_path: Path, host: str, port: int, workers: int) -> Non
     import uvicorn
 
     os.environ[DB_ENVIRONMENT_VARIABLE] = str(db_path.resolve())
-    uvicorn.run("ingest.publish:asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    uvicorn.run("ingest.publish:asgi_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
 def is_stale(db_path: Path, data_dir: Path) -> bool:

@@ -14,7 +14,7 @@ exact while single words still find their compounds.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from datasette.utils import escape_fts
 
@@ -28,7 +28,7 @@ THAI_MARKS = "".join(chr(code) for code in [0x0E31, *range(0x0E34, 0x0E3B), *ran
 FTS_TOKENIZER = f"porter unicode61 remove_diacritics 2 tokenchars '{THAI_MARKS}'"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _thai_words() -> frozenset[str]:
     from pythainlp.corpus import thai_words
 
@@ -56,7 +56,7 @@ def _subwords_of(word: str) -> tuple[str, ...]:
     cuts = sorted(tcc_pos(word) | {0})
     found = []
     for start_index, start in enumerate(cuts):
-        for end in cuts[start_index + 1:]:
+        for end in cuts[start_index + 1 :]:
             piece = word[start:end]
             if (start, end) != (0, len(word)) and len(piece) >= MIN_SUBWORD_CHARS and piece in dictionary:
                 found.append(piece)
@@ -66,10 +66,7 @@ def _subwords_of(word: str) -> tuple[str, ...]:
 def thai_subwords(text: str) -> str:
     """The sub-words of every Thai word in text, space-separated (indexed beside the segmented text)."""
     return " ".join(
-        subword
-        for run in THAI_RUN.findall(text)
-        for word in _segment_run(run)
-        for subword in _subwords_of(word)
+        subword for run in THAI_RUN.findall(text) for word in _segment_run(run) for subword in _subwords_of(word)
     )
 
 

@@ -18,6 +18,7 @@ from .models import KnowledgeBase
 from .parallel import parallel_map
 from .search import FTS_TOKENIZER, index_texts, warm_up
 
+
 def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:
     """The text each rule and instrument is found by: its own words plus its instrument's and authority's names.
 
@@ -32,17 +33,32 @@ def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:
         return "\n".join(part for part in parts if part)
 
     def names(authority_id: str | None) -> str:
-        authority = authorities[authority_id]
+        authority = authorities[str(authority_id)]  # derive.resolve_context gave every rule its authority
         return join(authority.name_en, authority.name_native, authority.abbreviation)
 
     instruments = {
-        instrument.id: join(instrument.citation, instrument.title_en, instrument.title_native, instrument.notes,
-                            names(instrument.authority_id))
+        instrument.id: join(
+            instrument.citation,
+            instrument.title_en,
+            instrument.title_native,
+            instrument.notes,
+            names(instrument.authority_id),
+        )
         for instrument in kb.instruments
     }
     rules = (
-        (rule.id, join(rule.title_en, rule.summary_en, rule.text_native, rule.provision, rule.notes,
-                       instruments[rule.instrument_id], names(rule.authority_id)))
+        (
+            rule.id,
+            join(
+                rule.title_en,
+                rule.summary_en,
+                rule.text_native,
+                rule.provision,
+                rule.notes,
+                instruments[str(rule.instrument_id)],
+                names(rule.authority_id),
+            ),
+        )
         for rule in kb.rules
     )
     return {"rules": rules, "instruments": iter(instruments.items())}
@@ -61,15 +77,17 @@ def _previously_indexed(previous: sqlite3.Connection | None, table: str, keys: l
         return {}
     try:
         marks = ", ".join("?" * len(keys))
-        found = previous.execute(f"select id, source_hash, text, subwords from [{table}_search] where id in ({marks})",
-                                 keys)
+        found = previous.execute(
+            f"select id, source_hash, text, subwords from [{table}_search] where id in ({marks})", keys
+        )
         return {key: (source_hash, text, subwords) for key, source_hash, text, subwords in found}
     except sqlite3.DatabaseError:  # an older or damaged kb.db: segment everything again
         return {}
 
 
-def create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, str]],
-                         previous: sqlite3.Connection | None) -> None:
+def create_search_index(
+    db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, str]], previous: sqlite3.Connection | None
+) -> None:
     """An FTS5 index over `table`, aligned on its rowids so Datasette's ?_search= can use it (metadata fts_table).
 
     The text column holds the words with Thai segmented (phrases match there);
@@ -83,15 +101,26 @@ def create_search_index(db: sqlite_utils.Database, table: str, texts: Iterator[t
     while chunk := list(itertools.islice(texts, SEARCH_CHUNK)):
         hashes = [_text_hash(text) for _, text in chunk]
         known = _previously_indexed(previous, table, [key for key, _ in chunk])
-        fresh = [text for (key, text), digest in zip(chunk, hashes) if known.get(key, ("",))[0] != digest]
+        fresh = [text for (key, text), digest in zip(chunk, hashes, strict=True) if known.get(key, ("",))[0] != digest]
         if fresh:
             warm_up()
         segmented = iter(parallel_map(index_texts, fresh))
         search.insert_all(
-            ({"key_rowid": rowids[key], "id": key, "source_hash": digest,
-              **dict(zip(("text", "subwords"),
-                         known[key][1:] if known.get(key, ("",))[0] == digest else next(segmented)))}
-             for (key, _), digest in zip(chunk, hashes)),
+            (
+                {
+                    "key_rowid": rowids[key],
+                    "id": key,
+                    "source_hash": digest,
+                    **dict(
+                        zip(
+                            ("text", "subwords"),
+                            known[key][1:] if known.get(key, ("",))[0] == digest else next(segmented),
+                            strict=True,
+                        )
+                    ),
+                }
+                for (key, _), digest in zip(chunk, hashes, strict=True)
+            ),
             batch_size=1000,
         )
     search.enable_fts(["text", "subwords"], fts_version="FTS5", tokenize=FTS_TOKENIZER)

@@ -53,8 +53,9 @@ def _problems_from(error: ValidationError, file: str, raw: Any, kind: str, index
     problems = []
     for detail in error.errors():
         location = tuple(detail["loc"])
-        code = detail["type"] if detail["type"] in PROBLEM_CODES else PYDANTIC_CODES.get(detail["type"],
-                                                                                          "E-FIELD-INVALID")
+        code = (
+            detail["type"] if detail["type"] in PROBLEM_CODES else PYDANTIC_CODES.get(detail["type"], "E-FIELD-INVALID")
+        )
         if "field" in detail.get("ctx", {}):
             location += (detail["ctx"]["field"],)
         record = _record_name(kind, raw, index)
@@ -83,8 +84,9 @@ def _validate_list(loaded: LoadedFile, model: type[Record], kind: str) -> tuple[
 def _validate_instrument(loaded: LoadedFile) -> tuple[Instrument | None, list[Problem]]:
     if not isinstance(loaded.content, dict):
         found = "an empty file" if loaded.content is None else type(loaded.content).__name__
-        return None, [Problem(loaded.path, "-", "-", f"expected a mapping of instrument fields, found {found}",
-                              "E-FILE-SHAPE")]
+        return None, [
+            Problem(loaded.path, "-", "-", f"expected a mapping of instrument fields, found {found}", "E-FILE-SHAPE")
+        ]
     try:
         return Instrument.model_validate(loaded.content), []
     except ValidationError as error:
@@ -99,8 +101,15 @@ def _duplicates(ids: list[tuple[str, str, str]], kind: str) -> list[Problem]:
     for file, record_id, field in ids:
         if counts[record_id] > 1:
             if record_id in first_file:
-                problems.append(Problem(file, f"{kind} '{record_id}'", field,
-                                        f"duplicate id, also in {first_file[record_id]}", "E-DUPLICATE-ID"))
+                problems.append(
+                    Problem(
+                        file,
+                        f"{kind} '{record_id}'",
+                        field,
+                        f"duplicate id, also in {first_file[record_id]}",
+                        "E-DUPLICATE-ID",
+                    )
+                )
             else:
                 first_file[record_id] = file
     return problems
@@ -135,8 +144,9 @@ def _check_foreign_keys(kb: KnowledgeBase, files: dict[str, str]) -> list[Proble
             value = getattr(record, column)
             if value is not None and target in keys and value not in keys[target]:
                 field = "amends" if table == "amendments" else column
-                problems.append(Problem(file, name, field, f"unknown {target.removesuffix('s')} '{value}'",
-                                        "E-REF-UNKNOWN"))
+                problems.append(
+                    Problem(file, name, field, f"unknown {target.removesuffix('s')} '{value}'", "E-REF-UNKNOWN")
+                )
     return problems
 
 
@@ -148,32 +158,64 @@ def _check_meaning(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
     rated = {rate.currency for rate in kb.fx_rates} | {Currency.EUR}
     for rate in kb.fx_rates:
         if ecb_rate(rate.currency, rate.date) is None:
-            problems.append(Problem("fx_rates.yml", f"fx rate '{rate.currency} {rate.date}'", "date",
-                                    f"the ECB has no {rate.currency} reference rate on {rate.date} "
-                                    "(choose a TARGET business day)", "E-FX-NO-RATE"))
+            problems.append(
+                Problem(
+                    "fx_rates.yml",
+                    f"fx rate '{rate.currency} {rate.date}'",
+                    "date",
+                    f"the ECB has no {rate.currency} reference rate on {rate.date} (choose a TARGET business day)",
+                    "E-FX-NO-RATE",
+                )
+            )
     for instrument in kb.instruments:
         file, record = files[instrument.id], f"instrument '{instrument.id}'"
         folder = file.split("/")[0]
         if folder != instrument.jurisdiction.lower():
-            problems.append(Problem(file, record, "jurisdiction",
-                                    f"{instrument.jurisdiction} instrument filed under {folder}/", "E-REF-WRONG-FOLDER"))
+            problems.append(
+                Problem(
+                    file,
+                    record,
+                    "jurisdiction",
+                    f"{instrument.jurisdiction} instrument filed under {folder}/",
+                    "E-REF-WRONG-FOLDER",
+                )
+            )
         target = instruments.get(instrument.transposes or "")
         if target is not None and target.jurisdiction != JurisdictionCode.EU:
-            problems.append(Problem(file, record, "transposes",
-                                    f"'{instrument.transposes}' is not an EU instrument in data/eu/",
-                                    "E-REF-TRANSPOSES-NOT-EU"))
+            problems.append(
+                Problem(
+                    file,
+                    record,
+                    "transposes",
+                    f"'{instrument.transposes}' is not an EU instrument in data/eu/",
+                    "E-REF-TRANSPOSES-NOT-EU",
+                )
+            )
         if instrument.id in instrument.amends:
             problems.append(Problem(file, record, "amends", "an act cannot amend itself", "E-REF-SELF-AMENDMENT"))
         for rule in instrument.rules:
             record = f"rule '{rule.id}'"
             dimension = dimensions.get(rule.dimension_id)
             if dimension is not None and dimension.domain != rule.domain:
-                problems.append(Problem(file, record, "domain",
-                                        f"'{rule.domain}' but dimension '{dimension.id}' is {dimension.domain}",
-                                        "E-REF-DOMAIN-MISMATCH"))
+                problems.append(
+                    Problem(
+                        file,
+                        record,
+                        "domain",
+                        f"'{rule.domain}' but dimension '{dimension.id}' is {dimension.domain}",
+                        "E-REF-DOMAIN-MISMATCH",
+                    )
+                )
             if rule.threshold_unit in Currency.__members__ and rule.threshold_unit not in rated:
-                problems.append(Problem(file, record, "threshold_unit",
-                                        f"no exchange rate for {rule.threshold_unit} in fx_rates.yml", "E-FX-NO-RATE"))
+                problems.append(
+                    Problem(
+                        file,
+                        record,
+                        "threshold_unit",
+                        f"no exchange rate for {rule.threshold_unit} in fx_rates.yml",
+                        "E-FX-NO-RATE",
+                    )
+                )
     return problems
 
 
@@ -182,12 +224,16 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
     problems = list(loaded.problems)
     reference: dict[str, list[Any]] = {}
     for name, model in REFERENCE_TABLES.items():
-        records, found = (_validate_list(loaded.reference[name], model, name.removesuffix("s"))
-                          if name in loaded.reference else ([], []))
+        records, found = (
+            _validate_list(loaded.reference[name], model, name.removesuffix("s"))
+            if name in loaded.reference
+            else ([], [])
+        )
         reference[name] = records
         problems += found
 
-    instruments, files = [], {}
+    instruments: list[Instrument] = []
+    files: dict[str, str] = {}
     instrument_ids, rule_ids = [], []
     for loaded_file in loaded.instruments:
         instrument, found = _validate_instrument(loaded_file)
@@ -201,8 +247,13 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
 
     for name, model in REFERENCE_TABLES.items():
         if isinstance(model.primary_key, str):
-            problems += _duplicates([(f"{name}.yml", str(getattr(record, model.primary_key)), model.primary_key)
-                                     for record in reference[name]], name.removesuffix("s"))
+            problems += _duplicates(
+                [
+                    (f"{name}.yml", str(getattr(record, model.primary_key)), model.primary_key)
+                    for record in reference[name]
+                ],
+                name.removesuffix("s"),
+            )
     problems += _duplicates(instrument_ids, "instrument")
     problems += _duplicates(rule_ids, "rule")
 

@@ -21,6 +21,7 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 def asgi_wrapper(datasette):
     """The site is read-only: refuse every request that is not a read with 405, before Datasette sees it;
     answer repeated reads of the immutable file from memory."""
+
     def wrap(app):
         cached = response_cache(app)
 
@@ -30,7 +31,9 @@ def asgi_wrapper(datasette):
                 await response.asgi_send(send)
                 return
             await cached(scope, receive, send)
+
         return read_only
+
     return wrap
 
 
@@ -54,12 +57,16 @@ def filters_from_request(request, database, table, datasette):
 
 async def timeline_svg(datasette):
     result = await datasette.get_database("kb").execute(
-        "select content, media_type from figures where name = 'timeline'")
+        "select content, media_type from figures where name = 'timeline'"
+    )
     row = result.first()
     if row is None:
         return Response.text("no timeline has been built", status=404)
-    return Response(row["content"], content_type=row["media_type"],
-                    headers={"Content-Security-Policy": SVG_POLICY, "Cache-Control": "max-age=300"})
+    return Response(
+        row["content"],
+        content_type=row["media_type"],
+        headers={"Content-Security-Policy": SVG_POLICY, "Cache-Control": "max-age=300"},
+    )
 
 
 @hookimpl
@@ -70,21 +77,27 @@ def register_routes():
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     """A rule's page lists its sources; the home page shows the latest changes."""
+
     async def rule_sources():
         kb = datasette.get_database("kb")
         rule_id = request.url_vars.get("pks")
         rule = await kb.execute(
             "select rules.*, instruments.citation, instruments.title_native as instrument_title_native, "
             "instruments.official_url from rules join instruments on instruments.id = rules.instrument_id "
-            "where rules.id = ?", [rule_id])
+            "where rules.id = ?",
+            [rule_id],
+        )
         sources = await kb.execute(
             "select url, title, publisher, kind, language, accessed, supports from sources "
-            "where rule_id = ? order by id", [rule_id])
+            "where rule_id = ? order by id",
+            [rule_id],
+        )
         return {"rule": dict(rule.first() or {}), "rule_sources": [dict(row) for row in sources.rows]}
 
     async def recent_changes():
         result = await datasette.get_database("kb").execute(
-            "select at, table_name, record_id, action, field, old, new from changes order by id desc limit 10")
+            "select at, table_name, record_id, action, field, old, new from changes order by id desc limit 10"
+        )
         return {"recent_changes": [dict(row) for row in result.rows]}
 
     if view_name == "row" and table == "rules":
