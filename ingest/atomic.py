@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# Fault injection for the crash-safety tests: REGKB_CRASH_AT=<point> makes the ingest SIGKILL itself there,
+# so each test lands in a known state instead of racing a timer.
+CRASH_POINT_VARIABLE = "REGKB_CRASH_AT"
+CRASH_POINTS = ("before-temporary", "while-writing", "after-fsync", "after-rename")
+
+
+def crash_point(name: str) -> None:
+    """Die at once, as a power cut or kill -9 would, when REGKB_CRASH_AT names this point."""
+    if os.environ.get(CRASH_POINT_VARIABLE) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class IngestBusy(RuntimeError):
@@ -20,11 +32,14 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
     db_path = db_path.resolve()
     temporary = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
+    crash_point("before-temporary")
     try:
         yield temporary
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
+        crash_point("after-fsync")
         os.replace(temporary, db_path)
+        crash_point("after-rename")
     finally:
         temporary.unlink(missing_ok=True)
 

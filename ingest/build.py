@@ -21,7 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from . import history
-from .atomic import atomic_target, ingest_lock, remove_stale_temporaries
+from .atomic import atomic_target, crash_point, ingest_lock, remove_stale_temporaries
 from .comparison import comparison_rows
 from .derive import amendments
 from .figures import events_hash, timeline_figure
@@ -130,6 +130,8 @@ def write_database(
             counts[name] = len(records)
             del records
             on_step()
+            if name == "rules":
+                crash_point("while-writing")
         for name, texts in searchable_texts(kb).items():
             create_search_index(db, name, texts, previous)
             on_step()

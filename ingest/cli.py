@@ -14,9 +14,10 @@ from .atomic import IngestBusy
 from .build import BUILD_STEPS, BuildResult, build
 from .derive import derive
 from .history import format_report
+from .layout import misformatted_files, schema_json
 from .load import instrument_files, load_data_dir
 from .models import KnowledgeBase
-from .problems import DataError
+from .problems import DataError, errors_markdown
 from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
 from .validate import validate
 
@@ -90,6 +91,46 @@ def check(data_dir: Path) -> None:
     click.echo(
         f"ok: {len(kb.instruments)} instruments, {len(kb.rules)} rules, {len(kb.dimensions)} comparison questions"
     )
+
+
+DOCS = PROJECT_DIR / "docs"
+
+
+@cli.command()
+@click.option(
+    "--docs",
+    "docs_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DOCS,
+    show_default=True,
+    help="Folder to write instrument.schema.json and errors.md into.",
+)
+def schema(docs_dir: Path) -> None:
+    """Write the JSON Schema of an instrument file and the list of problem codes, both generated from the code.
+
+    Editors that speak the YAML language server check data files against the schema
+    (docs/example-instrument.yml shows the line that enables it).
+    """
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    (docs_dir / "instrument.schema.json").write_text(schema_json(), encoding="utf-8")
+    (docs_dir / "errors.md").write_text(errors_markdown(), encoding="utf-8")
+    click.echo(f"wrote {docs_dir / 'instrument.schema.json'} and {docs_dir / 'errors.md'}")
+
+
+@cli.command(name="format")
+@data_option
+@click.option("--check", "check_only", is_flag=True, help="List files not in the canonical layout; change nothing.")
+def format_command(data_dir: Path, check_only: bool) -> None:
+    """Rewrite instrument files in the one canonical layout (field order, quoted dates, folded text).
+
+    With --check, exit 1 if any file would change.
+    """
+    changed = misformatted_files(data_dir, rewrite=not check_only)
+    for path in changed:
+        click.echo(f"{'would reformat' if check_only else 'reformatted'} {path.relative_to(data_dir)}")
+    if check_only and changed:
+        sys.exit(1)
+    click.echo(f"{len(changed)} file(s) {'to reformat' if check_only else 'reformatted'}")
 
 
 REPORT_LINES = 200

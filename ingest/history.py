@@ -49,9 +49,11 @@ def snapshot_of(kb: KnowledgeBase) -> Snapshot:
             [source.model_dump(mode="json") for source in rule.sources], ensure_ascii=False, sort_keys=True
         )
         rules[rule.id] = record
-    instruments = {
-        instrument.id: instrument.model_dump(mode="json", exclude={"rules"}) for instrument in kb.instruments
-    }
+    instruments = {}
+    for instrument in kb.instruments:
+        record = instrument.model_dump(mode="json", exclude={"rules", "amends"})
+        record["amends"] = ", ".join(sorted(instrument.amends)) or None
+        instruments[instrument.id] = record
     return {"rules": rules, "instruments": instruments}
 
 
@@ -69,7 +71,7 @@ def read_previous(db_path: Path) -> Previous:
         snapshot: Snapshot = {}
         for name in TRACKED:
             snapshot[name] = {
-                row["id"]: {key: row[key] for key in row if key not in HISTORY_FIELDS}
+                row["id"]: {key: row[key] for key in row.keys() if key not in HISTORY_FIELDS}  # noqa: SIM118 (sqlite3.Row iterates values)
                 for row in connection.execute(f"select * from [{name}]")
             }
         sources: dict[str, list[dict]] = {}
@@ -77,6 +79,12 @@ def read_previous(db_path: Path) -> Previous:
             sources.setdefault(row["rule_id"], []).append(dict(row))
         for rule_id, record in snapshot["rules"].items():
             record["sources"] = json.dumps(sources.get(rule_id, []), ensure_ascii=False, sort_keys=True)
+        amended: dict[str, list[str]] = {}
+        if "amendments" in tables:
+            for row in connection.execute("select instrument_id, amends_id from amendments order by amends_id"):
+                amended.setdefault(row["instrument_id"], []).append(row["amends_id"])
+        for instrument_id, record in snapshot["instruments"].items():
+            record["amends"] = ", ".join(amended.get(instrument_id, [])) or None
         runs = (
             [dict(row) for row in connection.execute("select * from ingest_runs order by id")]
             if "ingest_runs" in tables

@@ -64,9 +64,26 @@ class DuplicateKey(ConstructorError):
     """A mapping repeats a key."""
 
 
-def _control_character_line(text: str) -> int | None:
-    match = CONTROL_CHARACTERS.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+def _control_character_at(value: Any, path: str = "") -> str | None:
+    """Where the first control character sits in parsed YAML (a key path), or None.
+
+    Checked after parsing, because YAML's escapes ("\\x1b", "\\0") make them out of plain text.
+    """
+    if isinstance(value, str):
+        return (path or "-") if CONTROL_CHARACTERS.search(value) else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{index + 1}]", item) for index, item in enumerate(value))  # type: ignore[assignment]
+    else:
+        return None
+    for key, item in items:
+        found = _control_character_at(
+            item, f"{path}.{key}" if path and not str(key).startswith("[") else f"{path}{key}"
+        )
+        if found:
+            return found
+    return None
 
 
 def _alias_line(text: str) -> int | None:
@@ -107,11 +124,6 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
                 shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"
             )
         text = path.read_bytes().decode("utf-8")
-        control_line = _control_character_line(text)
-        if control_line is not None:
-            return None, Problem(
-                shown_as, "-", "-", f"line {control_line}: control character in text", "E-YAML-CONTROL-CHARACTER"
-            )
         alias_line = _alias_line(text)
         if alias_line is not None:
             return None, Problem(
@@ -121,7 +133,13 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
                 f"line {alias_line}: YAML aliases (*name) are not allowed in data files",
                 "E-YAML-ALIAS",
             )
-        return yaml.load(text, Loader=DataLoader), None
+        content = yaml.load(text, Loader=DataLoader)
+        control_at = _control_character_at(content)
+        if control_at is not None:
+            return None, Problem(
+                shown_as, "-", "-", f"control character in the text of {control_at}", "E-YAML-CONTROL-CHARACTER"
+            )
+        return content, None
     except OSError as error:
         return None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
     except UnicodeDecodeError as error:

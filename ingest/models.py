@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -176,8 +177,19 @@ class CountUnit(StrEnum):
     accounts = "accounts"
 
 
-# A threshold's unit: an ISO 4217 currency code or a count.
-ThresholdUnit = Currency | CountUnit
+THRESHOLD_UNITS = [unit.value for unit in [*Currency, *CountUnit]]
+
+
+def _threshold_unit(value: str) -> str:
+    if value not in THRESHOLD_UNITS:
+        raise ValueError(f"Input should be one of {', '.join(THRESHOLD_UNITS)}")
+    return value
+
+
+# A threshold's unit: an ISO 4217 currency code (Currency) or a count (CountUnit), stored as its code.
+ThresholdUnit = Annotated[
+    str, AfterValidator(_threshold_unit), WithJsonSchema({"type": "string", "enum": THRESHOLD_UNITS})
+]
 
 
 class ThresholdPeriod(StrEnum):

@@ -65,8 +65,11 @@ def datasette_command(db_path: Path, host: str, port: int) -> list[str]:
     ]
 
 
-def make_datasette(db_path: Path):
-    """An in-process Datasette configured exactly like `regkb serve`, for tests and benchmarks."""
+def make_datasette(db_path: Path, **settings: object):
+    """An in-process Datasette configured exactly like `regkb serve`, for tests and benchmarks.
+
+    settings override SETTINGS (a test may shorten a time limit).
+    """
     import yaml
     from datasette.app import Datasette
 
@@ -76,7 +79,7 @@ def make_datasette(db_path: Path):
         template_dir=str(TEMPLATES),
         plugins_dir=str(PLUGINS),
         static_mounts=[("static", str(STATIC))],
-        settings=SETTINGS,
+        settings=SETTINGS | settings,
     )
 
 

@@ -9,6 +9,7 @@ fills the computed fields afterwards.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,11 @@ from .problems import PROBLEM_CODES, DataError, Problem
 
 # pydantic's own error types, as problem codes; the models' custom errors carry their code as their type.
 PYDANTIC_CODES = {"missing": "E-FIELD-MISSING", "extra_forbidden": "E-FIELD-UNKNOWN"}
+
+
+def record_kind(model: type[Record]) -> str:
+    """How a maintainer calls one record of a model: FxRate -> "fx rate"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()
 
 
 def _record_name(kind: str, raw: Any, index: int | None) -> str:
@@ -124,7 +130,7 @@ def _located_records(kb: KnowledgeBase, files: dict[str, str]) -> Iterator[tuple
     """(table, record, file, record name) for every record written in data/, for the reference checks."""
     for table in REFERENCE_TABLES:
         for record in getattr(kb, table):
-            yield table, record, f"{table}.yml", f"{table.removesuffix('s')} '{_primary_key(record)}'"
+            yield table, record, f"{table}.yml", f"{record_kind(type(record))} '{_primary_key(record)}'"
     for instrument in kb.instruments:
         file = files[instrument.id]
         yield "instruments", instrument, file, f"instrument '{instrument.id}'"
@@ -145,7 +151,9 @@ def _check_foreign_keys(kb: KnowledgeBase, files: dict[str, str]) -> list[Proble
             if value is not None and target in keys and value not in keys[target]:
                 field = "amends" if table == "amendments" else column
                 problems.append(
-                    Problem(file, name, field, f"unknown {target.removesuffix('s')} '{value}'", "E-REF-UNKNOWN")
+                    Problem(
+                        file, name, field, f"unknown {record_kind(TABLE_MODELS[target])} '{value}'", "E-REF-UNKNOWN"
+                    )
                 )
     return problems
 
@@ -225,9 +233,7 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
     reference: dict[str, list[Any]] = {}
     for name, model in REFERENCE_TABLES.items():
         records, found = (
-            _validate_list(loaded.reference[name], model, name.removesuffix("s"))
-            if name in loaded.reference
-            else ([], [])
+            _validate_list(loaded.reference[name], model, record_kind(model)) if name in loaded.reference else ([], [])
         )
         reference[name] = records
         problems += found
@@ -252,7 +258,7 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
                     (f"{name}.yml", str(getattr(record, model.primary_key)), model.primary_key)
                     for record in reference[name]
                 ],
-                name.removesuffix("s"),
+                record_kind(model),
             )
     problems += _duplicates(instrument_ids, "instrument")
     problems += _duplicates(rule_ids, "rule")

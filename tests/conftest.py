@@ -9,6 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -24,6 +25,26 @@ from ingest.models import KnowledgeBase
 from ingest.validate import validate
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+VAT_FILE = "th/th-revenue-code-amendment-53.yml"
+
+
+def edit_data_file(data: Path, name: str, change: Callable[[Any], Any]) -> Any:
+    """Load one YAML data file under data/, let change() edit it in place, and write it back; return the content.
+
+    The one way tests alter a data file, so every test writes the same YAML a maintainer would.
+    """
+    path = data / name
+    content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(content)
+    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return content
+
+
+def rule_in(content: dict, rule_id: str) -> dict:
+    """The rule with this id in an instrument file's content."""
+    return next(rule for rule in content["rules"] if rule["id"] == rule_id)
 
 
 def run_cli(*args: str):
@@ -73,11 +94,8 @@ def hostile(tmp_path_factory):
     shutil.copytree(DATA_DIR, data)
     db_path = folder / "kb.db"
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
-    path = data / "th" / "th-revenue-code-amendment-53.yml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    rule = next(rule for rule in content["rules"] if rule["id"] == HOSTILE_ID)
-    rule.update(title_en=TITLE, summary_en=SUMMARY, notes=NOTES)
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    edit_data_file(data, VAT_FILE, lambda content: rule_in(content, HOSTILE_ID).update(
+        title_en=TITLE, summary_en=SUMMARY, notes=NOTES))
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
     return db_path, data
 

@@ -10,9 +10,9 @@ from typing import Callable
 import pytest
 import yaml
 
-from .conftest import run_cli
+from .conftest import VAT_FILE, run_cli
 
-VAT_FILE = "th/th-revenue-code-amendment-53.yml"
+
 OSS_FILE = "pt/pt-lei-47-2020.yml"
 
 
@@ -95,59 +95,100 @@ def without_usd_rate(data: Path) -> str:
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
 
-# name: (mutation returning "file: record", field, words the message must contain)
+def without_folder(folder: str) -> Callable[[Path], str]:
+    def mutate(data: Path) -> str:
+        shutil.rmtree(data / folder)
+        return f"{folder}/: -"
+    return mutate
+
+
+def fx_rate_on_a_sunday(data: Path) -> str:
+    rates = yaml.safe_load((data / "fx_rates.yml").read_text(encoding="utf-8"))
+    rates[0]["date"] = "2026-11-01"
+    (data / "fx_rates.yml").write_text(yaml.safe_dump(rates), encoding="utf-8")
+    return f"fx_rates.yml: fx rate '{rates[0]['currency']} 2026-11-01'"
+
+
+# name: (mutation returning "file: record", field, the problem code expected there: docs/errors.md)
 CASES = {
-    "yaml syntax error": (appended("\nnotes: [an unclosed list\n"), "-", "YAML syntax error"),
-    "tab in indentation": (raw_file("id: th-x\nrules:\n\t- id: th-y\n"), "-", "YAML syntax error"),
-    "empty file": (raw_file(""), "-", "expected a mapping of instrument fields, found an empty file"),
-    "list instead of mapping": (raw_file("- id: th-x\n"), "-", "expected a mapping of instrument fields, found list"),
-    "non-UTF-8 bytes": (raw_file(b"id: th-x\ntitle_en: caf\xe9\n"), "-", "not valid UTF-8"),
-    "alias bomb": (raw_file(BILLION_LAUGHS), "-", "YAML aliases (*name) are not allowed"),
-    "very large file": (raw_file("# " + "x" * 2_100_000 + "\n"), "-", "file is larger than"),
-    "missing required field": (rule_case(lambda r: r.pop("summary_en")), "summary_en", "Field required"),
-    "text where a number is due": (rule_case({"rate_percent": "seven"}), "rate_percent", "valid number"),
-    "list where text is due": (rule_case({"title_en": ["a", "b"]}), "title_en", "valid string"),
-    "unknown jurisdiction": (instrument_case({"jurisdiction": "ES"}), "jurisdiction", "Input should be"),
-    "unknown instrument type": (instrument_case({"instrument_type": "decree"}), "instrument_type", "Input should be"),
-    "unknown instrument status": (instrument_case({"status": "alive"}), "status", "Input should be"),
-    "unknown domain": (rule_case({"domain": "telecoms"}), "domain", "Input should be"),
-    "unknown topic": (rule_case({"topic": "taxes"}), "topic", "Input should be"),
-    "unknown service type": (rule_case({"service_type": "radio"}), "service_type", "Input should be"),
-    "unknown rule status": (rule_case({"status": "pending"}), "status", "Input should be"),
-    "unknown verification": (rule_case({"verification": "checked"}), "verification", "Input should be"),
-    "unknown source kind": (source_case({"kind": "blog"}), "sources[1].kind", "Input should be"),
-    "unknown currency": (rule_case({"threshold_unit": "XTS"}), "threshold_unit", "Input should be"),
+    "yaml syntax error": (appended("\nnotes: [an unclosed list\n"), "-", "E-YAML-SYNTAX"),
+    "tab in indentation": (raw_file("id: th-x\nrules:\n\t- id: th-y\n"), "-", "E-YAML-SYNTAX"),
+    "empty file": (raw_file(""), "-", "E-FILE-SHAPE"),
+    "list instead of mapping": (raw_file("- id: th-x\n"), "-", "E-FILE-SHAPE"),
+    "non-UTF-8 bytes": (raw_file(b"id: th-x\ntitle_en: caf\xe9\n"), "-", "E-FILE-ENCODING"),
+    "alias bomb": (raw_file(BILLION_LAUGHS), "-", "E-YAML-ALIAS"),
+    "very large file": (raw_file("# " + "x" * 2_100_000 + "\n"), "-", "E-FILE-TOO-LARGE"),
+    "key written twice": (appended("\nstatus: in_force\n"), "-", "E-YAML-DUPLICATE-KEY"),
+    "second rules list": (appended("\nrules: []\n"), "-", "E-YAML-DUPLICATE-KEY"),
+    "escape character in text": (raw_file('id: th-x\nnotes: "clear \\x1b[2J screen"\n'), "-", "E-YAML-CONTROL-CHARACTER"),
+    "NUL character in text": (raw_file('id: th-x\nrules:\n  - title_en: "a \\0 b"\n'), "-", "E-YAML-CONTROL-CHARACTER"),
+    "country folder missing": (without_folder("th"), "-", "E-FILE-MISSING"),
+    "missing required field": (rule_case(lambda r: r.pop("summary_en")), "summary_en", "E-FIELD-MISSING"),
+    "text where a number is due": (rule_case({"rate_percent": "seven"}), "rate_percent", "E-FIELD-INVALID"),
+    "list where text is due": (rule_case({"title_en": ["a", "b"]}), "title_en", "E-FIELD-INVALID"),
+    "unknown jurisdiction": (instrument_case({"jurisdiction": "ES"}), "jurisdiction", "E-FIELD-INVALID"),
+    "unknown instrument type": (instrument_case({"instrument_type": "decree"}), "instrument_type", "E-FIELD-INVALID"),
+    "unknown instrument status": (instrument_case({"status": "alive"}), "status", "E-FIELD-INVALID"),
+    "unknown domain": (rule_case({"domain": "telecoms"}), "domain", "E-FIELD-INVALID"),
+    "unknown topic": (rule_case({"topic": "taxes"}), "topic", "E-FIELD-INVALID"),
+    "unknown service type": (rule_case({"service_type": "radio"}), "service_type", "E-FIELD-INVALID"),
+    "unknown rule status": (rule_case({"status": "pending"}), "status", "E-FIELD-INVALID"),
+    "unknown verification": (rule_case({"verification": "checked"}), "verification", "E-FIELD-INVALID"),
+    "unknown source kind": (source_case({"kind": "blog"}), "sources[1].kind", "E-FIELD-INVALID"),
+    "unknown currency": (rule_case({"threshold_unit": "XTS", "threshold_amount": 1}), "threshold_unit",
+                         "E-FIELD-INVALID"),
     "unknown period": (rule_case({"threshold_amount": 1, "threshold_unit": "THB", "threshold_period": "decade"}),
-                       "threshold_period", "Input should be"),
-    "impossible date": (rule_case({"effective_from": "2021-02-30"}), "effective_from", "valid date"),
-    "buddhist era year": (rule_case({"effective_from": "2564-02-10"}), "effective_from",
-                          "looks like a Buddhist Era year; store the C.E. date (B.E. - 543 = 2021)"),
+                       "threshold_period", "E-FIELD-INVALID"),
+    "impossible date": (rule_case({"effective_from": "2021-02-30"}), "effective_from", "E-FIELD-INVALID"),
+    "buddhist era year": (rule_case({"effective_from": "2564-02-10"}), "effective_from", "E-FIELD-INVALID"),
     "end before start": (rule_case({"effective_from": "2021-09-01", "effective_to": "2021-01-01"}),
-                         "effective_to", "is before effective_from"),
+                         "effective_to", "E-RULE-ENDS-BEFORE-START"),
     "negative amount": (rule_case({"threshold_amount": -5, "threshold_unit": "THB"}), "threshold_amount",
-                        "greater than or equal to 0"),
+                        "E-FIELD-INVALID"),
     "non-finite amount": (rule_case({"threshold_amount": float("inf"), "threshold_unit": "THB"}), "threshold_amount",
-                          "finite number"),
+                          "E-FIELD-INVALID"),
     "amount without unit": (rule_case({"threshold_amount": 5, "threshold_unit": None}), "threshold_unit",
-                            "go together"),
-    "currency without exchange rate": (without_usd_rate, "threshold_unit", "no exchange rate for USD"),
-    "duplicate id within a file": (duplicate_within_file, "id", f"duplicate id, also in {VAT_FILE}"),
-    "duplicate id across files": (duplicate_across_files, "id", "duplicate id, also in"),
-    "unknown instrument": (instrument_case({"transposes": "eu-no-such-act"}, OSS_FILE), "transposes",
-                           "'eu-no-such-act' is not an EU instrument"),
-    "unknown authority": (instrument_case({"authority_id": "th-nobody"}), "authority_id",
-                          "unknown authority 'th-nobody'"),
-    "unknown jurisdiction of an authority": (unknown_authority_reference, "jurisdiction", "Input should be"),
-    "unknown dimension": (rule_case({"dimension_id": "nowhere"}), "dimension_id", "unknown dimension 'nowhere'"),
-    "unknown rule": (rule_case({"superseded_by": "th-no-such-rule"}), "superseded_by",
-                     "unknown rule 'th-no-such-rule'"),
-    "rule without sources": (rule_case({"sources": []}), "sources", "at least 1 item"),
-    "source url not http": (source_case({"url": "javascript:alert(1)"}), "sources[1].url", "must be an http(s) URL"),
+                            "E-RULE-THRESHOLD-PAIR"),
+    "in-force rule without a start date": (rule_case(lambda r: r.pop("effective_from")), "effective_from",
+                                           "E-RULE-NO-START"),
+    "unconfirmed rule without confirmed_until": (rule_case({"status": "unconfirmed"}), "confirmed_until",
+                                                 "E-RULE-NO-CONFIRMED-UNTIL"),
+    "unconfirmed rule with an end date": (
+        rule_case({"status": "unconfirmed", "confirmed_until": "2026-09-30", "effective_to": "2026-09-30"}),
+        "effective_to", "E-RULE-UNCONFIRMED-ENDED"),
+    "expired with nothing saying so": (rule_case(lambda r: [r.pop("effective_to", None), r.pop("superseded_by", None),
+                                                            r.update(status="expired")]),
+                                       "status", "E-RULE-ENDED-WITHOUT-SOURCE"),
+    "native text without its origin": (rule_case({"text_native": "ข้อความ", "text_native_from": None}),
+                                       "text_native_from", "E-RULE-TEXT-NATIVE-FROM"),
+    "bill without confirmed_until": (instrument_case({"status": "proposed", "confirmed_until": None}),
+                                     "confirmed_until", "E-INSTRUMENT-NO-CONFIRMED-UNTIL"),
+    "currency without exchange rate": (without_usd_rate, "threshold_unit", "E-FX-NO-RATE"),
+    "exchange rate on a day the ECB did not quote": (fx_rate_on_a_sunday, "date", "E-FX-NO-RATE"),
+    "duplicate id within a file": (duplicate_within_file, "id", "E-DUPLICATE-ID"),
+    "duplicate id across files": (duplicate_across_files, "id", "E-DUPLICATE-ID"),
+    "transposes an unknown act": (instrument_case({"transposes": "eu-no-such-act"}, OSS_FILE), "transposes",
+                                  "E-REF-UNKNOWN"),
+    "transposes a national act": (instrument_case({"transposes": "pt-codigo-iva"}, OSS_FILE), "transposes",
+                                  "E-REF-TRANSPOSES-NOT-EU"),
+    "unknown authority": (instrument_case({"authority_id": "th-nobody"}), "authority_id", "E-REF-UNKNOWN"),
+    "unknown amended act": (instrument_case({"amends": ["th-no-such-act"]}), "amends", "E-REF-UNKNOWN"),
+    "amends itself": (instrument_case({"amends": ["th-revenue-code-amendment-53"]}), "amends",
+                      "E-REF-SELF-AMENDMENT"),
+    "unknown introducing act": (rule_case({"introduced_by": "th-no-such-act"}), "introduced_by", "E-REF-UNKNOWN"),
+    "unknown jurisdiction of an authority": (unknown_authority_reference, "jurisdiction", "E-FIELD-INVALID"),
+    "unknown dimension": (rule_case({"dimension_id": "nowhere"}), "dimension_id", "E-REF-UNKNOWN"),
+    "domain differs from the question's": (rule_case({"domain": "ott_registration"}), "domain",
+                                           "E-REF-DOMAIN-MISMATCH"),
+    "unknown rule": (rule_case({"superseded_by": "th-no-such-rule"}), "superseded_by", "E-REF-UNKNOWN"),
+    "instrument in the wrong folder": (instrument_case({"jurisdiction": "PT"}), "jurisdiction", "E-REF-WRONG-FOLDER"),
+    "rule without sources": (rule_case({"sources": []}), "sources", "E-FIELD-INVALID"),
+    "source url not http": (source_case({"url": "javascript:alert(1)"}), "sources[1].url", "E-FIELD-INVALID"),
     "official rule with only secondary sources": (
         rule_case(lambda r: [r.update(verification="official"), *(s.update(kind="secondary") for s in r["sources"])]),
-        "sources", "verification is official but every source is secondary"),
-    "derived field written by hand": (rule_case({"jurisdiction": "TH"}), "jurisdiction", "is derived by the ingest"),
-    "unknown field": (rule_case({"threshhold_amount": 5}), "threshhold_amount", "Extra inputs are not permitted"),
+        "verification", "E-RULE-OFFICIAL-WITHOUT-SOURCE"),
+    "derived field written by hand": (rule_case({"jurisdiction": "TH"}), "jurisdiction", "E-FIELD-DERIVED"),
+    "unknown field": (rule_case({"threshhold_amount": 5}), "threshhold_amount", "E-FIELD-UNKNOWN"),
 }
 
 
@@ -172,21 +213,42 @@ def existing_db(tmp_path, built_once) -> Path:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_reported_and_kb_db_is_untouched(case, data_copy, existing_db):
-    mutate, field, message = CASES[case]
+    mutate, field, code = CASES[case]
     before = existing_db.read_bytes()
     located = mutate(data_copy)
     result = run_cli("ingest", "--data", data_copy, "--db", existing_db)
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith(f"error: {located}: {field}: ")]
     assert lines, result.output
-    assert any(message in line for line in lines), result.output
+    assert any(line.endswith(f"[{code}]") for line in lines), result.output
     assert existing_db.read_bytes() == before
     assert sorted(path.name for path in existing_db.parent.iterdir()) == ["data", "kb.db"]
 
 
+def test_every_problem_code_is_documented_and_tested():
+    from ingest.problems import PROBLEM_CODES, errors_markdown
+
+    documented = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert documented == errors_markdown(), "docs/errors.md is stale: run `regkb schema`"
+    untested = set(PROBLEM_CODES) - {code for _, _, code in CASES.values()} - {"E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED",
+                                                                                  "E-INSTRUMENT-REPEALED-BEFORE-EFFECT"}
+    assert untested == set()
+
+
+@pytest.mark.parametrize("dates, code", [({"signed_date": "2021-02-10", "published_date": "2021-02-09"},
+                                          "E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED"),
+                                         ({"effective_date": "2021-09-01", "repealed_date": "2021-08-31"},
+                                          "E-INSTRUMENT-REPEALED-BEFORE-EFFECT")])
+def test_instrument_dates_out_of_order_are_refused(data_copy, dates, code):
+    instrument_case(dates)(data_copy)
+    result = run_cli("check", "--data", data_copy)
+    assert result.exit_code == 1
+    assert f"[{code}]" in result.output
+
+
 def test_every_problem_is_reported_in_one_run(data_copy, existing_db):
     expected = []
-    for case in ("text where a number is due", "unknown instrument", "tab in indentation"):
+    for case in ("text where a number is due", "transposes an unknown act", "tab in indentation"):
         mutate, field, _ = CASES[case]
         expected.append(f"{mutate(data_copy)}: {field}: ")
     expected.append(f"{rule_case({'dimension_id': 'nowhere'}, OSS_FILE)(data_copy)}: dimension_id: ")

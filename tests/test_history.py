@@ -11,25 +11,12 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-import yaml
 
 from ingest.publish import make_datasette
 
-from .conftest import run_cli
+from .conftest import VAT_FILE, edit_data_file, rule_in, run_cli
 
-VAT_FILE = "th/th-revenue-code-amendment-53.yml"
 THRESHOLD_RULE = "th-eservice-vat-threshold"
-
-
-def edit(data: Path, name: str, change) -> None:
-    path = data / name
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(content)
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
-
-
-def rule_in(content: dict, rule_id: str) -> dict:
-    return next(rule for rule in content["rules"] if rule["id"] == rule_id)
 
 
 def report_lines(output: str) -> list[str]:
@@ -47,18 +34,18 @@ def ingested(tmp_path, data_copy):
 
 def test_three_successive_ingests_report_exactly_what_changed(ingested):
     data, db_path = ingested
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     first = run_cli("ingest", "--data", data, "--db", db_path)
     assert report_lines(first.output) == [f"~ rule {THRESHOLD_RULE}: threshold_amount: 1800000 -> 2000000"]
 
     def add_rule(content):
         new = dict(copy.deepcopy(rule_in(content, THRESHOLD_RULE)), id="th-added-for-test")
         content["rules"].append(new)
-    edit(data, VAT_FILE, add_rule)
+    edit_data_file(data, VAT_FILE, add_rule)
     second = run_cli("ingest", "--data", data, "--db", db_path)
     assert report_lines(second.output) == ["+ rule th-added-for-test"]
 
-    edit(data, VAT_FILE, lambda c: c.update(rules=[r for r in c["rules"] if r["id"] != "th-eservice-monthly-filing"]))
+    edit_data_file(data, VAT_FILE, lambda c: c.update(rules=[r for r in c["rules"] if r["id"] != "th-eservice-monthly-filing"]))
     third = run_cli("ingest", "--data", data, "--db", db_path)
     assert report_lines(third.output) == ["- rule th-eservice-monthly-filing REMOVED"]
     assert "WARNING: 1 rule(s) removed: th-eservice-monthly-filing" in third.output
@@ -86,7 +73,7 @@ def test_an_unchanged_ingest_reports_nothing(ingested):
 def test_dry_run_reports_and_writes_nothing(ingested):
     data, db_path = ingested
     before = db_path.read_bytes()
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     result = run_cli("ingest", "--data", data, "--db", db_path, "--dry-run")
     assert result.exit_code == 0
     assert "would change since the last ingest" in result.output
@@ -96,10 +83,10 @@ def test_dry_run_reports_and_writes_nothing(ingested):
 
 def test_a_failed_ingest_keeps_database_and_history(ingested):
     data, db_path = ingested
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
     before = db_path.read_bytes()
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount="lots"))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount="lots"))
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 1
     assert db_path.read_bytes() == before
     assert sqlite_utils.Database(db_path)["ingest_runs"].count == 2
@@ -112,7 +99,7 @@ def test_rule_dates_follow_the_ingest_history_outside_git(ingested):
     assert {row["first_seen"] for row in db["rules"].rows} == {run_day}
     db.execute("update changes set at = '2025-01-01T00:00:00+00:00'")
     db.conn.commit()
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
     rule = sqlite_utils.Database(db_path)["rules"].get(THRESHOLD_RULE)
     other = sqlite_utils.Database(db_path)["rules"].get("th-eservice-vat-scope")
@@ -133,7 +120,7 @@ def test_rule_dates_come_from_git_history(tmp_path, data_copy):
     git(repo, "init", "-q")
     git(repo, "add", "data")
     git(repo, "commit", "-qm", "first", date="2024-03-01T12:00:00+00:00")
-    edit(data_copy, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data_copy, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     git(repo, "commit", "-qam", "raise the threshold", date="2025-06-15T12:00:00+00:00")
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
@@ -146,7 +133,7 @@ def test_rule_dates_come_from_git_history(tmp_path, data_copy):
 
 async def test_the_change_appears_in_the_feed_and_on_the_home_page(ingested):
     data, db_path = ingested
-    edit(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
+    edit_data_file(data, VAT_FILE, lambda c: rule_in(c, THRESHOLD_RULE).update(threshold_amount=2000000))
     assert run_cli("ingest", "--data", data, "--db", db_path).exit_code == 0
     datasette = make_datasette(db_path)
     feed = (await datasette.client.get("/kb/recent_changes.atom")).text

@@ -6,13 +6,15 @@ import os
 import pty
 import subprocess
 import sys
+from pathlib import Path
 
 import sqlite_utils
-import yaml
 
+from ingest import build as build_module
 from ingest.models import TABLE_MODELS
+from ingest.publish import PROJECT_DIR
 
-from .conftest import DATA_DIR, run_cli
+from .conftest import DATA_DIR, VAT_FILE, edit_data_file, run_cli
 
 
 def test_every_contract_table_is_built_with_model_columns_in_order(built_db):
@@ -93,10 +95,21 @@ def test_ingest_replaces_the_database_and_leaves_no_temporary_file(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == [".kb.db.lock", "kb.db"]
 
 
-def test_check_validates_without_writing(tmp_path):
-    result = run_cli("check", "--data", DATA_DIR)
+def test_check_validates_without_writing(data_copy, monkeypatch):
+    """`regkb check` reads data/ and writes nothing: not the data files, not a kb.db, not a lock or temporary."""
+    def files(folder: Path) -> dict[str, tuple[int, int]]:
+        return {str(path): (path.stat().st_mtime_ns, path.stat().st_size) for path in folder.rglob("*")}
+
+    workdir = data_copy.parent
+    monkeypatch.chdir(workdir)
+    before = files(workdir)
+    project_db = PROJECT_DIR / "kb.db"
+    db_before = project_db.stat().st_mtime_ns if project_db.exists() else None
+    result = run_cli("check", "--data", data_copy)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: ")
+    assert files(workdir) == before
+    assert (project_db.stat().st_mtime_ns if project_db.exists() else None) == db_before
 
 
 
@@ -144,7 +157,7 @@ def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb
     for rule in kb.rules:
         answer = db["comparison"].get(rule.dimension_id)
         listed = (answer[f"{rule.jurisdiction.lower()}_rules"] or "").split(", ")
-        current = rule.status in ("in_force", "adopted", "proposed")
+        current = rule.status in ("in_force", "unconfirmed", "adopted", "proposed")
         last_known = rule.status == "expired" and rule.superseded_by is None
         if current or last_known:
             assert rule.id in listed, rule.id
@@ -153,18 +166,27 @@ def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb
                 f"{rule.jurisdiction.lower()}_answer"]
 
 
-def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy):
+def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy, monkeypatch):
+    """Counts the drawings: an edit that moves no event reuses the previous picture, a new date redraws it."""
+    drawn = []
+
+    def counting_timeline_figure(*args):
+        drawn.append(1)
+        return real_timeline_figure(*args)
+
+    real_timeline_figure = build_module.timeline_figure
+    monkeypatch.setattr(build_module, "timeline_figure", counting_timeline_figure)
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    assert len(drawn) == 1
     first = sqlite_utils.Database(db_path)["figures"].get("timeline")
-    path = data_copy / "th" / "th-revenue-code-amendment-53.yml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    content["rules"][0]["summary_en"] += " Edited."
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    edit_data_file(data_copy, VAT_FILE, lambda content: content["rules"][0].update(
+        summary_en=content["rules"][0]["summary_en"] + " Edited."))
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    assert len(drawn) == 1
     assert sqlite_utils.Database(db_path)["figures"].get("timeline") == first
-    content["published_date"] = "2021-02-11"
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    edit_data_file(data_copy, VAT_FILE, lambda content: content.update(published_date="2021-02-11"))
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    assert len(drawn) == 2
     redrawn = sqlite_utils.Database(db_path)["figures"].get("timeline")
     assert redrawn["source_hash"] != first["source_hash"]

@@ -18,7 +18,7 @@ import yaml
 
 from ingest.search_index import searchable_texts
 
-from .conftest import run_cli
+from .conftest import VAT_FILE, edit_data_file, run_cli
 
 QUERIES = {
     # Thai: whole words, compounds typed without spaces, a word inside a compound, punctuation.
@@ -140,28 +140,41 @@ async def test_short_words_and_compounds_in_a_new_rule(tmp_path, data_copy, quer
     """A rule added with Thai text is found by a 2-letter word inside a compound and by a compound without spaces."""
     from ingest.publish import make_datasette
 
-    path = data_copy / "th" / "th-revenue-code-amendment-53.yml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    rule = dict(content["rules"][0], id=rule_id, text_native="ผู้ประกอบการต้องจดทะเบียนภาษีมูลค่าเพิ่มตามกฎกระทรวง")
-    content["rules"].append(yaml.safe_load(yaml.safe_dump(rule, allow_unicode=True)))
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    def add_rule(content):
+        rule = dict(content["rules"][0], id=rule_id, text_native="ผู้ประกอบการต้องจดทะเบียนภาษีมูลค่าเพิ่มตามกฎกระทรวง",
+                    text_native_from="official_text")
+        content["rules"].append(yaml.safe_load(yaml.safe_dump(rule, allow_unicode=True)))
+
+    edit_data_file(data_copy, VAT_FILE, add_rule)
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
     assert sqlite_utils.Database(db_path)["rules"].get(rule_id)
     assert rule_id in await search(make_datasette(db_path), query)
 
 
-async def test_a_rebuild_reuses_unchanged_segmentation_and_redoes_changed_text(tmp_path, data_copy):
+async def test_a_rebuild_reuses_unchanged_segmentation_and_redoes_changed_text(tmp_path, data_copy, monkeypatch):
+    """Counts the texts sent to the segmenter: a rebuild after one edit segments that one rule's text only."""
+    from ingest import search_index
     from ingest.publish import make_datasette
 
+    segmented: list[int] = []
+
+    def counting_parallel_map(function, items, *args):
+        segmented.append(len(items))
+        return real_parallel_map(function, items, *args)
+
+    real_parallel_map = search_index.parallel_map
+    monkeypatch.setattr(search_index, "parallel_map", counting_parallel_map)
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    first_build = sum(segmented)
     before = {row["id"]: row for row in sqlite_utils.Database(db_path)["rules_search"].rows}
-    path = data_copy / "th" / "th-revenue-code-amendment-53.yml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    content["rules"][0]["text_native"] = "ผู้ประกอบการต้องจดทะเบียนภาษีมูลค่าเพิ่มตามกฎกระทรวง"
-    path.write_text(yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert first_build == len(before) + sqlite_utils.Database(db_path)["instruments"].count
+    segmented.clear()
+    content = edit_data_file(data_copy, VAT_FILE, lambda content: content["rules"][0].update(
+        text_native="ผู้ประกอบการต้องจดทะเบียนภาษีมูลค่าเพิ่มตามกฎกระทรวง", text_native_from="official_text"))
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
+    assert sum(segmented) == 1
     after = {row["id"]: row for row in sqlite_utils.Database(db_path)["rules_search"].rows}
     changed = content["rules"][0]["id"]
     assert after[changed]["source_hash"] != before[changed]["source_hash"]

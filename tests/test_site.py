@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import subprocess
 import sys
@@ -68,12 +69,13 @@ async def test_column_descriptions_come_from_the_models(datasette):
 
 
 async def test_a_rule_page_shows_the_rule_and_its_sources(datasette, kb):
-    rule = kb.rules[0]
+    rule = max(kb.rules, key=lambda rule: len(rule.sources))
     response = await datasette.client.get(f"/kb/rules/{rule.id}")
     assert response.status_code == 200
-    assert rule.title_en.replace("'", "&#39;") in response.text
-    data = await get_json(datasette, f"/kb/sources.json?rule_id={rule.id}&_shape=array")
-    assert [source["url"] for source in data] == [source.url for source in rule.sources]
+    assert html.escape(rule.title_en) in response.text
+    for source in rule.sources:
+        assert f'href="{html.escape(source.url)}"' in response.text, source.url
+        assert html.escape(source.supports) in response.text
 
 
 @pytest.mark.parametrize("path", ["/", "/kb", "/kb/rules", "/kb/comparison", "/kb/instruments", "/kb/sources",
@@ -82,12 +84,6 @@ async def test_a_rule_page_shows_the_rule_and_its_sources(datasette, kb):
 async def test_routes_respond(datasette, path):
     response = await datasette.client.get(path)
     assert response.status_code == 200, response.text[:300]
-
-
-async def test_the_site_refuses_writes(datasette, built_db):
-    response = await datasette.client.get("/kb.json?sql=delete+from+rules")
-    assert response.status_code == 400
-    assert sqlite_utils.Database(built_db)["rules"].count > 0
 
 
 def test_datasette_cli_serves_both_countries(built_db):
