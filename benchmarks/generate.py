@@ -16,8 +16,7 @@ import click
 import yaml
 
 from ingest.load import load_data_dir
-from ingest.models import ServiceType, SourceKind, Status, Topic, Verification
-from ingest.models import REFERENCE_TABLES
+from ingest.models import REFERENCE_TABLES, ServiceType, SourceKind, Status, Topic, Verification
 from ingest.validate import validate
 
 REAL_DATA = Path(__file__).resolve().parent.parent / "data"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -18,10 +20,10 @@ from click.testing import CliRunner
 from playwright.sync_api import sync_playwright
 
 from ingest.cli import cli
-from ingest.load import load_data_dir
-from ingest.publish import make_datasette
 from ingest.derive import derive
+from ingest.load import load_data_dir
 from ingest.models import KnowledgeBase
+from ingest.publish import make_datasette
 from ingest.validate import validate
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -106,6 +108,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def ensure_chromium() -> None:
+    """Install Debian's Chromium when it is missing, so the README's test command is the whole set-up.
+
+    Playwright cannot download its own browser on a machine without general internet access; Debian's
+    package comes from the distribution's mirror. Needs root (as on CI); otherwise says what to run.
+    """
+    if Path(CHROMIUM).exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
+    environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=environment, capture_output=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -139,6 +156,7 @@ def serve(db_path: Path, data_dir: Path):
 
 @pytest.fixture(scope="module")
 def browser():
+    ensure_chromium()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium

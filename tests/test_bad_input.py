@@ -4,14 +4,13 @@ with exit status 1, and kb.db (with its change history) left byte for byte as it
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
 
 from .conftest import VAT_FILE, run_cli
-
 
 OSS_FILE = "pt/pt-lei-47-2020.yml"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ingest import build as build_module
-from ingest.models import TABLE_MODELS
+from ingest.models import COUNTRY_OF, ORIGIN_OF, TABLE_MODELS
 from ingest.publish import PROJECT_DIR
 
 from .conftest import DATA_DIR, VAT_FILE, edit_data_file, run_cli
@@ -53,8 +53,7 @@ def test_facet_columns_are_indexed(built_db):
 def test_rules_inherit_country_origin_and_instrument(built_db, kb):
     db = sqlite_utils.Database(built_db)
     for instrument in kb.instruments:
-        expected = "PT" if instrument.jurisdiction == "EU" else instrument.jurisdiction
-        origin = "eu" if instrument.jurisdiction == "EU" else "national"
+        expected, origin = COUNTRY_OF[instrument.jurisdiction], ORIGIN_OF[instrument.jurisdiction]
         for row in db["rules"].rows_where("instrument_id = ?", [instrument.id]):
             assert (row["jurisdiction"], row["origin"]) == (expected, origin)
 
