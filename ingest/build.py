@@ -20,12 +20,13 @@ from typing import Any
 
 import sqlite_utils
 
-from . import history
+from . import history, report
 from .atomic import atomic_target, crash_point, ingest_lock, remove_stale_temporaries
 from .comparison import comparison_rows
 from .derive import amendments
 from .figures import events_hash, timeline_figure
-from .models import NESTED_FIELDS, TABLE_MODELS, Change, Figure, IngestRun, KnowledgeBase, Record
+from .models import NESTED_FIELDS, TABLE_MODELS, Figure, IngestRun, KnowledgeBase, Record, data_dictionary
+from .report import ReportLine
 from .search_index import create_search_index, searchable_texts
 from .timeline import timeline_events
 
@@ -90,7 +91,7 @@ def write_database(
     kb: KnowledgeBase,
     path: Path,
     runs: list[dict],
-    changes: list[dict],
+    walked: history.History,
     on_step: Callable[[], None] = lambda: None,
     previous_db: Path | None = None,
 ) -> dict[str, int]:
@@ -119,7 +120,9 @@ def write_database(
             [_previous_figure(previous, "timeline", timeline_hash) or timeline_figure(events, timeline_hash)]
         ),
         "ingest_runs": lambda: runs,
-        "changes": lambda: changes,
+        "columns": lambda: rows(data_dictionary()),
+        "history_commits": lambda: rows(walked.commits),
+        "changes": lambda: rows(walked.changes),
     }
     counts = {}
     db = sqlite_utils.Database(path)
@@ -149,8 +152,9 @@ def write_database(
 class BuildResult:
     counts: dict[str, int]
     run: IngestRun
-    changes: list[Change]
+    report: list[ReportLine]
     first_build: bool
+    history: history.History
 
 
 BUILD_STEPS = len(TABLE_MODELS) + len(("rules", "instruments"))
@@ -164,38 +168,35 @@ def build(
     lock_wait_seconds: float = 60,
     on_step: Callable[[], None] = lambda: None,
 ) -> BuildResult:
-    """Compare the new build with the existing kb.db, then (unless dry_run) replace it atomically.
+    """Walk the git history, compare the new build with the existing kb.db, then (unless dry_run) replace it.
 
     kb is validated and derived (derive.derive has filled its computed fields).
-    The history of earlier ingests is read from the old file and carried into
-    the new one, with this run's changes added.
     """
     with ingest_lock(db_path, lock_wait_seconds):
         remove_stale_temporaries(db_path)
-        previous = history.read_previous(db_path)
+        previous = report.read_previous(db_path)
         at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-        run_id = max((run["id"] for run in previous.runs), default=0) + 1
-        changes = history.diff(previous.snapshot, history.snapshot_of(kb), run_id, at)
-        first_id = max((change["id"] for change in previous.changes), default=0) + 1
-        for number, change in enumerate(changes, start=first_id):
-            change.id = number
-        dates = history.git_rule_dates(data_dir, dt.date.fromisoformat(at[:10])) or history.rule_dates_from_history(
-            previous, changes, [rule.id for rule in kb.rules]
-        )
+        lines = report.diff(previous.snapshot, report.snapshot_of(kb))
+        walked = history.walk(data_dir, previous_db=db_path)
+        history.describe(walked.changes, kb)
+        dates = walked.rule_dates()
         for rule in kb.rules:
             first_seen, last_changed = dates.get(rule.id, (None, None))
             rule.first_seen = dt.date.fromisoformat(first_seen) if first_seen else None
             rule.last_changed = dt.date.fromisoformat(last_changed) if last_changed else None
-        run = history.new_run(previous, at, history.data_hash(data_dir), history.git_commit(data_dir), changes, kb)
+        run = report.new_run(
+            previous,
+            at,
+            report.data_hash(data_dir),
+            history.git_commit(data_dir),
+            "git" if walked.available else history.UNAVAILABLE,
+            lines,
+            kb,
+        )
         counts: dict[str, int] = {}
         if not dry_run:
             with atomic_target(db_path) as temporary:
                 counts = write_database(
-                    kb,
-                    temporary,
-                    [*previous.runs, run.model_dump(mode="json")],
-                    [*previous.changes, *rows(changes)],
-                    on_step,
-                    previous_db=db_path,
+                    kb, temporary, [*previous.runs, run.model_dump(mode="json")], walked, on_step, previous_db=db_path
                 )
-        return BuildResult(counts, run, changes, first_build=not previous.runs)
+        return BuildResult(counts, run, lines, first_build=not previous.runs, history=walked)

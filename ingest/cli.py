@@ -13,12 +13,12 @@ import click
 from .atomic import IngestBusy
 from .build import BUILD_STEPS, BuildResult, build
 from .derive import derive
-from .history import format_report
 from .layout import misformatted_files, schema_json
 from .load import instrument_files, load_data_dir
 from .models import KnowledgeBase
 from .problems import DataError, errors_markdown
 from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
+from .report import format_report
 from .validate import validate
 
 DEFAULT_DATA = PROJECT_DIR / "data"
@@ -138,7 +138,7 @@ REPORT_LINES = 200
 
 def print_report(result: BuildResult, dry_run: bool) -> None:
     """The change report: one line per added or removed record and per changed field."""
-    lines = format_report(result.changes)
+    lines = format_report(result.report)
     verb = "would change" if dry_run else "changed"
     if result.first_build:
         click.echo(
@@ -152,10 +152,18 @@ def print_report(result: BuildResult, dry_run: bool) -> None:
         for line in lines[:REPORT_LINES]:
             click.echo(f"  {line}")
         if len(lines) > REPORT_LINES:
-            click.echo(f"  ... and {len(lines) - REPORT_LINES} more (see the changes table)")
-    removed = [
-        change.record_id for change in result.changes if change.action == "removed" and change.table_name == "rules"
-    ]
+            click.echo(f"  ... and {len(lines) - REPORT_LINES} more")
+    walked = result.history
+    if walked.available:
+        click.echo(
+            f"history: {len(walked.changes)} change(s) in {len(walked.commits)} commit(s) of data/ "
+            f"({walked.walked} read from git, the rest reused from the previous kb.db)"
+        )
+    else:
+        click.secho(
+            "history: unavailable (data/ is not in a git checkout); the site will say so", err=True, fg="yellow"
+        )
+    removed = [line.record_id for line in result.report if line.action == "removed" and line.table_name == "rules"]
     if removed:
         click.secho(f"WARNING: {len(removed)} rule(s) removed: {', '.join(removed)}", err=True, fg="red", bold=True)
 

@@ -127,28 +127,10 @@ class SourceKind(StrEnum):
     secondary = "secondary"
 
 
-NOT_YET_OR_NEVER_LAW = {Status.proposed, Status.rejected}
 # Statuses whose rules need no start date: they never applied (or were withdrawn before applying).
 NEVER_APPLIED = {Status.proposed, Status.rejected, Status.withdrawn}
 # Statuses that say a rule has ended: only a source may say so (effective_to, superseded_by or a note).
 ENDED = {Status.repealed, Status.superseded, Status.expired}
-
-
-def in_force_on(
-    effective_from: str | None, effective_to: str | None, status: str, last_verified: str | None, day: str
-) -> bool:
-    """Whether a rule applied on day (ISO dates): started, not yet ended, and ever enacted.
-
-    Every enacted rule has a start date (the models require it). An
-    `unconfirmed` rule has no end date: it is the last state a source confirmed,
-    and it keeps answering (with its warning) until a source says otherwise.
-    This is the one definition of "in force on a date", used by the site's
-    queries and the data checks. last_verified is kept in the signature so saved
-    queries written against the first version keep working.
-    """
-    if status in NOT_YET_OR_NEVER_LAW:
-        return False
-    return effective_from is not None and effective_from <= day and (effective_to is None or day <= effective_to)
 
 
 OFFICIAL_SOURCE_KINDS = {SourceKind.official_text, SourceKind.gazette, SourceKind.regulator}
@@ -691,35 +673,51 @@ class ChangeAction(StrEnum):
 
 
 class IngestRun(Record):
-    """One ingest that built kb.db: when, from which data, and what it changed. Kept across rebuilds."""
+    """One build of kb.db: when, from which data and commit, and what it changed against the kb.db it replaced.
 
-    id: int = Field(description="Run number, counting from the first ingest.")
+    A build log, carried from each kb.db into the next (the published history is `changes`, from git)."""
+
+    id: int = Field(description="Build number, counting from the first build of this kb.db.")
     at: str = Field(description="When the ingest ran (UTC, ISO 8601).")
     data_hash: str = Field(description="sha256 of the data files the ingest read.")
     git_commit: str | None = Field(default=None, description="Git commit of the data, when it lives in a git checkout.")
+    history: str = Field(description="Where the published history came from: git, or why it is unavailable.")
     rule_count: int = Field(description="Rules in the database after the run.")
     instrument_count: int = Field(description="Instruments in the database after the run.")
-    rules_added: int = Field(description="Rules added by the run.")
-    rules_changed: int = Field(description="Rules with at least one changed field.")
-    rules_removed: int = Field(description="Rules removed by the run.")
-    field_changes: int = Field(description="Lines in the change report (added, removed and changed fields).")
+    rules_added: int = Field(description="Rules added against the kb.db replaced.")
+    rules_changed: int = Field(description="Rules with at least one changed field against the kb.db replaced.")
+    rules_removed: int = Field(description="Rules removed against the kb.db replaced.")
+    field_changes: int = Field(description="Lines of the maintainer's change report.")
+
+
+class HistoryCommit(Record):
+    """A commit that touched the instrument files of data/, in the order git made them."""
+
+    primary_key = "git_commit"
+
+    git_commit: str = Field(description="Git commit id.")
+    position: int = Field(description="Order in the history, oldest first.")
+    at: str = Field(description="Commit date (ISO 8601, with its time zone).")
+    message: str = Field(description="First line of the commit message.")
 
 
 class Change(Record):
-    """One line of an ingest's change report: a record added or removed, or one field's old and new value."""
+    """One change to a rule or instrument in the git history of data/: added, removed, or one field old -> new."""
 
-    foreign_keys = (("run_id", "ingest_runs", "id"),)
-    indexed = ("run_id", "table_name", "record_id", "action", "field")
+    foreign_keys = (("git_commit", "history_commits", "git_commit"),)
+    indexed = ("git_commit", "at", "table_name", "record_id", "action", "field")
 
-    id: int = Field(description="Sequence number of the change across all runs.")
-    run_id: int = Field(description="The ingest run that made the change.")
-    at: str = Field(description="When the ingest ran (UTC, ISO 8601).")
+    id: str = Field(description="Stable id: commit (12 characters), table, record and field (or action).")
+    git_commit: str = Field(description="The git commit that made the change.")
+    at: str = Field(description="Commit date (ISO 8601).")
+    message: str = Field(description="First line of the commit message.")
     table_name: str = Field(description="rules or instruments.")
     record_id: str = Field(description="Id of the rule or instrument.")
     action: ChangeAction = Field(description="added, changed or removed.")
     field: str | None = Field(default=None, description="The field that changed (changed only).")
     old: str | None = Field(default=None, description="Value before the change.")
     new: str | None = Field(default=None, description="Value after the change.")
+    description: str | None = Field(default=None, description="What changed, in words a researcher reads.")
 
 
 @dataclass
@@ -736,6 +734,18 @@ class KnowledgeBase:
     @property
     def rules(self) -> list[Rule]:
         return [rule for instrument in self.instruments for rule in instrument.rules]
+
+
+class ColumnDescription(Record):
+    """The data dictionary: what every table and column of kb.db holds, from the contract's models.
+
+    The site reads its table and column descriptions from here, so they travel with the file."""
+
+    primary_key = ("table_name", "column_name")
+
+    table_name: str = Field(description="Table of kb.db.")
+    column_name: str = Field(description="Column of the table; empty for the table's own description.")
+    description: str = Field(description="What the table or column holds.")
 
 
 # The small tables kept as one YAML list each in data/ (data/<name>.yml), in load order. The one list of them.
@@ -775,5 +785,19 @@ TABLE_MODELS: dict[str, type[Record]] = {
     "events": Event,
     "figures": Figure,
     "ingest_runs": IngestRun,
+    "history_commits": HistoryCommit,
     "changes": Change,
+    "columns": ColumnDescription,
 }
+
+
+def data_dictionary() -> list[ColumnDescription]:
+    """Every table's and column's description, from the models' docstrings and field descriptions."""
+    entries = []
+    for table, model in TABLE_MODELS.items():
+        entries.append(ColumnDescription(table_name=table, column_name="", description=(model.__doc__ or "").strip()))
+        entries += [
+            ColumnDescription(table_name=table, column_name=column, description=description)
+            for column, description in model.column_descriptions().items()
+        ]
+    return entries

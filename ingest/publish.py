@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import OrderedDict
 from pathlib import Path
-
-from .models import TABLE_MODELS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 METADATA = PROJECT_DIR / "metadata.yml"
@@ -83,61 +80,6 @@ def make_datasette(db_path: Path, **settings: object):
     )
 
 
-CACHE_MAX_BYTES = 64 * 1024 * 1024
-CACHE_MAX_ENTRY_BYTES = 1024 * 1024
-CACHE_HEADER = (b"x-regkb-cache", b"hit")
-
-
-def response_cache(app, max_bytes: int = CACHE_MAX_BYTES, max_entry_bytes: int = CACHE_MAX_ENTRY_BYTES):
-    """ASGI middleware keeping recent successful GET responses in memory, least recently used out first.
-
-    Correct only because kb.db is immutable while it is served: the same URL always
-    gives the same answer. Popular pages (the faceted rules table, the comparison)
-    then cost a dictionary look-up instead of a dozen queries and a render.
-    Large responses (full CSV exports) are passed through, never held.
-    """
-    entries: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
-    held = 0
-
-    async def cached_app(scope, receive, send):
-        nonlocal held
-        if scope["type"] != "http" or scope["method"] != "GET":
-            await app(scope, receive, send)
-            return
-        key = (scope["path"], scope.get("query_string", b""))
-        if key in entries:
-            entries.move_to_end(key)
-            start, body = entries[key]
-            await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
-            await send({"type": "http.response.body", "body": body})
-            return
-        start: dict | None = None
-        chunks: list[bytes] | None = []
-
-        async def capture(message):
-            nonlocal start, chunks
-            if message["type"] == "http.response.start":
-                start = message
-                if message["status"] != 200:
-                    chunks = None
-            elif message["type"] == "http.response.body" and chunks is not None:
-                chunks.append(message.get("body", b""))
-                if sum(map(len, chunks)) > max_entry_bytes:
-                    chunks = None
-            await send(message)
-
-        await app(scope, receive, capture)
-        if start is not None and chunks is not None:
-            body = b"".join(chunks)
-            entries[key] = (start, body)
-            held += len(body)
-            while held > max_bytes:
-                _, (_, dropped) = entries.popitem(last=False)
-                held -= len(dropped)
-
-    return cached_app
-
-
 DB_ENVIRONMENT_VARIABLE = "REGKB_DB"
 
 
@@ -160,11 +102,3 @@ def is_stale(db_path: Path, data_dir: Path) -> bool:
         return True
     built = db_path.stat().st_mtime
     return any(path.stat().st_mtime > built for path in data_dir.rglob("*.y*ml"))
-
-
-def column_metadata() -> dict[str, dict]:
-    """Datasette metadata for every contract table: its description and column descriptions, from the models."""
-    return {
-        table: {"description": (model.__doc__ or "").strip(), "columns": model.column_descriptions()}
-        for table, model in TABLE_MODELS.items()
-    }

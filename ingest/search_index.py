@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
+from plugins.thai_search import FTS_TOKENIZER, index_texts, warm_up
+
 from .models import KnowledgeBase
 from .parallel import parallel_map
-from .search import FTS_TOKENIZER, index_texts, warm_up
 
 
 def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:

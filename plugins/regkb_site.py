@@ -1,20 +1,120 @@
-"""The site's few pieces of custom code: the in-force test, the timeline picture, a rule's sources.
+"""The site's own code: the in-force test, read-only serving with a response cache, the timeline, a rule's sources.
 
 Everything else (facets, labels, canned queries, CSV) is Datasette's own,
-configured in metadata.yml.
+configured in metadata.yml. This file imports only Datasette and the standard
+library, so `datasette publish` and `datasette package` can ship it as it is;
+the ingest and the tests import in_force_on from here, so the rule is stated once.
 """
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
 
 from datasette import hookimpl
 from datasette.filters import FilterArguments
-from datasette.utils.asgi import Response
-
-from ingest.models import in_force_on
-from ingest.publish import response_cache
+from datasette.utils.asgi import BadRequest, Response
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
-
-
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+NEVER_APPLIED = ("proposed", "rejected")
+
+
+def iso_day(value: str, name: str = "date") -> str:
+    """A calendar date written YYYY-MM-DD, or a ValueError naming the parameter (2021-1-1 is refused, not misread)."""
+    try:
+        if len(value) == 10 and dt.date.fromisoformat(value).isoformat() == value:
+            return value
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
+
+
+def in_force_on(
+    effective_from: str | None, effective_to: str | None, status: str, last_verified: str | None, day: str
+) -> bool:
+    """Whether a rule applied on day (ISO dates): started, not yet ended, and ever enacted.
+
+    Every enacted rule has a start date (the data contract requires it). An
+    `unconfirmed` rule has no end date: it is the last state a source confirmed,
+    and it keeps answering (with its warning) until a source says otherwise.
+    This is the one definition of "in force on a date", used by the site's
+    queries and the data checks. last_verified is kept in the signature so saved
+    queries written against the first version keep working.
+    """
+    iso_day(day)
+    if status in NEVER_APPLIED:
+        return False
+    return effective_from is not None and effective_from <= day and (effective_to is None or day <= effective_to)
+
+
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+CACHE_MAX_ENTRY_BYTES = 1024 * 1024
+CACHE_MAX_ENTRIES = 4096
+CACHE_HEADER = (b"x-regkb-cache", b"hit")
+
+
+def response_cache(
+    app,
+    max_bytes: int = CACHE_MAX_BYTES,
+    max_entry_bytes: int = CACHE_MAX_ENTRY_BYTES,
+    max_entries: int = CACHE_MAX_ENTRIES,
+):
+    """ASGI middleware keeping recent successful GET responses in memory, least recently used out first.
+
+    Correct only because kb.db is immutable while it is served: the same URL on
+    the same host always gives the same answer. The key includes the Host header
+    (pages carry absolute links built from it), so one visitor's Host cannot reach
+    another's page; responses that set a cookie are never kept; headers count
+    towards the size cap. Large responses (full CSV exports) are passed through.
+    """
+    entries: OrderedDict[tuple, tuple[dict, bytes, int]] = OrderedDict()
+    held = 0
+
+    async def cached_app(scope, receive, send):
+        nonlocal held
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await app(scope, receive, send)
+            return
+        host = dict(scope.get("headers") or []).get(b"host", b"")
+        key = (scope.get("scheme"), host, scope["path"], scope.get("query_string", b""))
+        if key in entries:
+            entries.move_to_end(key)
+            start, body, _ = entries[key]
+            await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: dict | None = None
+        chunks: list[bytes] | None = []
+
+        async def capture(message):
+            nonlocal start, chunks
+            if message["type"] == "http.response.start":
+                start = message
+                if message["status"] != 200 or any(name.lower() == b"set-cookie" for name, _ in message["headers"]):
+                    chunks = None
+            elif message["type"] == "http.response.body" and chunks is not None:
+                chunks.append(message.get("body", b""))
+                if sum(map(len, chunks)) > max_entry_bytes:
+                    chunks = None
+            await send(message)
+
+        await app(scope, receive, capture)
+        if start is not None and chunks is not None:
+            body = b"".join(chunks)
+            size = len(body) + sum(len(name) + len(value) for name, value in start["headers"]) + len(repr(key))
+            entries[key] = (start, body, size)
+            held += size
+            while held > max_bytes or len(entries) > max_entries:
+                _, (_, _, dropped) = entries.popitem(last=False)
+                held -= dropped
+
+    return cached_app
+
+
+def served_database(datasette):
+    """The knowledge base, whatever name its file was served under (kb.db, site.db ...)."""
+    return datasette.get_database()
 
 
 @hookimpl
@@ -40,14 +140,19 @@ def asgi_wrapper(datasette):
 @hookimpl
 def prepare_connection(conn):
     conn.create_function("in_force_on", 5, in_force_on, deterministic=True)
+    conn.create_function("iso_day", 1, iso_day, deterministic=True)
 
 
 @hookimpl
 def filters_from_request(request, database, table, datasette):
     """`/kb/rules?_in_force_on=2024-01-01`: the rules in force on a date, as a table (facets, complete CSV)."""
     day = request.args.get("_in_force_on")
-    if table != "rules" or not day:
+    if table != "rules" or day is None:
         return None
+    try:
+        iso_day(day, "_in_force_on")
+    except ValueError as error:
+        raise BadRequest(str(error)) from error
     return FilterArguments(
         ["in_force_on(effective_from, effective_to, status, last_verified, :in_force_day)"],
         params={"in_force_day": day},
@@ -56,9 +161,7 @@ def filters_from_request(request, database, table, datasette):
 
 
 async def timeline_svg(datasette):
-    result = await datasette.get_database("kb").execute(
-        "select content, media_type from figures where name = 'timeline'"
-    )
+    result = await served_database(datasette).execute("select content, media_type from figures where name = 'timeline'")
     row = result.first()
     if row is None:
         return Response.text("no timeline has been built", status=404)
@@ -76,32 +179,42 @@ def register_routes():
 
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
-    """A rule's page lists its sources; the home page shows the latest changes."""
+    """Every page knows the served database's name; a rule's page lists its sources; the home page the history."""
+    db = served_database(datasette)
 
     async def rule_sources():
-        kb = datasette.get_database("kb")
         rule_id = request.url_vars.get("pks")
-        rule = await kb.execute(
+        rule = await db.execute(
             "select rules.*, instruments.citation, instruments.title_native as instrument_title_native, "
             "instruments.official_url from rules join instruments on instruments.id = rules.instrument_id "
             "where rules.id = ?",
             [rule_id],
         )
-        sources = await kb.execute(
+        sources = await db.execute(
             "select url, title, publisher, kind, language, accessed, supports from sources "
             "where rule_id = ? order by id",
             [rule_id],
         )
-        return {"rule": dict(rule.first() or {}), "rule_sources": [dict(row) for row in sources.rows]}
+        return {
+            "kb_name": db.name,
+            "rule": dict(rule.first() or {}),
+            "rule_sources": [dict(row) for row in sources.rows],
+        }
 
     async def recent_changes():
-        result = await datasette.get_database("kb").execute(
-            "select at, table_name, record_id, action, field, old, new from changes order by id desc limit 10"
+        history = await db.execute("select history from ingest_runs order by id desc limit 1")
+        latest = history.first()
+        result = await db.execute(
+            "select at, table_name, record_id, action, description, git_commit from changes order by rowid desc limit 10"
         )
-        return {"recent_changes": [dict(row) for row in result.rows]}
+        return {
+            "kb_name": db.name,
+            "history_status": latest["history"] if latest else None,
+            "recent_changes": [dict(row) for row in result.rows],
+        }
 
     if view_name == "row" and table == "rules":
         return rule_sources
     if view_name == "index":
         return recent_changes
-    return {}
+    return {"kb_name": db.name}

@@ -1,15 +1,106 @@
-"""Search in Thai, Portuguese and English through Datasette's own search box.
+"""Search in Thai, Portuguese and English: how text is indexed and how a query is read, for the ingest and the site.
 
-Datasette's table search runs `... match escape_fts(:search)`. Replacing the
-escape_fts SQL function with ingest.search.fts_query makes every search box
-(and the JSON API's ?_search=) segment Thai the way the index was built, while
-still quoting every term so punctuation never breaks the query. It must run
-after Datasette's own registration of escape_fts, hence trylast.
+SQLite's unicode61 tokenizer handles Portuguese and English (with accents
+folded) but cannot split Thai, which is written without spaces between words.
+So Thai runs are segmented into words with PyThaiNLP's offline dictionary
+engine (newmm) before indexing, and queries are segmented the same way.
+
+newmm keeps dictionary compounds whole (ภาษีมูลค่าเพิ่ม), so a word inside a
+compound (ภาษี) would be missed. Each compound's dictionary sub-words are
+indexed in a second column, which keeps phrase search on the first column
+exact while single words still find their compounds.
+
+This file is a Datasette plugin (it replaces the escape_fts SQL function, so
+every search box and ?_search= segments Thai the way the index was built) and
+the ingest's indexer imports it as plugins.thai_search: the build and the site
+read text one way, and the published site needs only Datasette and PyThaiNLP.
+It must register after Datasette's own escape_fts, hence trylast.
 """
 
-from datasette import hookimpl
+from __future__ import annotations
 
-from ingest.search import fts_query
+import re
+from functools import cache, lru_cache
+
+from datasette import hookimpl
+from datasette.utils import escape_fts
+
+THAI_RUN = re.compile(r"[\u0E00-\u0E7F]+")
+MIN_SUBWORD_CHARS = 2
+
+# unicode61 treats Thai vowel and tone marks (category Mn) as separators, which
+# would cut ภาษี (tax) to ภาษ and make it match ภาษา (language). Declaring them
+# token characters keeps each segmented Thai word whole.
+THAI_MARKS = "".join(chr(code) for code in [0x0E31, *range(0x0E34, 0x0E3B), *range(0x0E47, 0x0E4F)])
+FTS_TOKENIZER = f"porter unicode61 remove_diacritics 2 tokenchars '{THAI_MARKS}'"
+
+
+@cache
+def _thai_words() -> frozenset[str]:
+    from pythainlp.corpus import thai_words
+
+    return frozenset(thai_words())
+
+
+@lru_cache(maxsize=200_000)
+def _segment_run(run: str) -> tuple[str, ...]:
+    from pythainlp.tokenize import word_tokenize
+
+    return tuple(token for token in word_tokenize(run, engine="newmm", keep_whitespace=False) if token.strip())
+
+
+def segment_thai(text: str) -> str:
+    """Put spaces between Thai words; leave Latin text exactly as it was."""
+    return THAI_RUN.sub(lambda match: " ".join(_segment_run(match.group())), text)
+
+
+@lru_cache(maxsize=200_000)
+def _subwords_of(word: str) -> tuple[str, ...]:
+    """Dictionary words inside a Thai word, cut only at character-cluster boundaries."""
+    from pythainlp.tokenize.tcc import tcc_pos
+
+    dictionary = _thai_words()
+    cuts = sorted(tcc_pos(word) | {0})
+    found = []
+    for start_index, start in enumerate(cuts):
+        for end in cuts[start_index + 1 :]:
+            piece = word[start:end]
+            if (start, end) != (0, len(word)) and len(piece) >= MIN_SUBWORD_CHARS and piece in dictionary:
+                found.append(piece)
+    return tuple(dict.fromkeys(found))
+
+
+def thai_subwords(text: str) -> str:
+    """The sub-words of every Thai word in text, space-separated (indexed beside the segmented text)."""
+    return " ".join(
+        subword for run in THAI_RUN.findall(text) for word in _segment_run(run) for subword in _subwords_of(word)
+    )
+
+
+MAX_QUERY_CHARACTERS = 500  # segmenting is the costly step; SQL time limits do not reach into Python functions
+
+
+def fts_query(query: str) -> str:
+    """A user's search as a safe FTS5 expression: Thai segmented, every term or "phrase" quoted.
+
+    Quoting each term (Datasette's escape_fts) means punctuation such as พ.ศ. or
+    art. 10.º can never cause an FTS syntax error; terms are ANDed. A query with
+    no terms at all becomes the empty phrase, which matches nothing. A query
+    longer than MAX_QUERY_CHARACTERS is refused (the page answers 400).
+    """
+    if query and len(query) > MAX_QUERY_CHARACTERS:
+        raise ValueError(f"search text is longer than {MAX_QUERY_CHARACTERS} characters")
+    return escape_fts(segment_thai(query or "")) or '""'
+
+
+def warm_up() -> None:
+    """Load the dictionary once in this process, so worker processes forked later share it."""
+    index_texts("ภาษีมูลค่าเพิ่ม")
+
+
+def index_texts(text: str) -> tuple[str, str]:
+    """The two indexed columns for one text: Thai segmented, and the sub-words of Thai compounds."""
+    return segment_thai(text), thai_subwords(text)
 
 
 @hookimpl(trylast=True)
