@@ -34,9 +34,9 @@ import httpx
 from datasette.tracer import capture_traces
 
 from benchmarks.generate import generate
-from ingest.models import in_force_on
 from ingest.publish import datasette_command, make_datasette
-from ingest.search import fts_query
+from plugins.regkb_site import in_force_on
+from plugins.thai_search import fts_query
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
