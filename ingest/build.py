@@ -24,7 +24,7 @@ from . import history, report
 from .atomic import atomic_target, crash_point, ingest_lock, remove_stale_temporaries
 from .comparison import comparison_rows
 from .derive import amendments
-from .figures import events_hash, timeline_figure
+from .figures import drawn_timeline, events_hash
 from .models import NESTED_FIELDS, TABLE_MODELS, Figure, IngestRun, KnowledgeBase, Record, data_dictionary
 from .report import ReportLine
 from .search_index import create_search_index, searchable_texts
@@ -117,7 +117,7 @@ def write_database(
         "comparison": lambda: rows(comparison_rows(kb)),
         "events": lambda: rows(events),
         "figures": lambda: rows(
-            [_previous_figure(previous, "timeline", timeline_hash) or timeline_figure(events, timeline_hash)]
+            [_previous_figure(previous, "timeline", timeline_hash) or drawn_timeline(events, timeline_hash)]
         ),
         "ingest_runs": lambda: runs,
         "columns": lambda: rows(data_dictionary()),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,10 +21,42 @@ DOMAIN_COLOURS = {"ott_registration": "#1f77b4", "ecommerce_tax": "#d95f02"}
 MAX_INSTRUMENTS_PER_LANE = 40
 
 
+# The drawing code is part of what a picture is drawn from: a change here must not reuse old drawings.
+DRAWING_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 def events_hash(events: list[Event]) -> str:
-    """What the timeline is drawn from, as a hash: the same events give the same picture."""
+    """What the timeline is drawn from, as a hash: the same events (and drawing code) give the same picture."""
     payload = json.dumps([event.model_dump(mode="json") for event in events], sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256((DRAWING_CODE + payload).encode("utf-8")).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where drawings are kept between builds: $XDG_CACHE_HOME/regkb (or ~/.cache/regkb)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "regkb" / "figures"
+
+
+def drawn_timeline(events: list[Event], source_hash: str) -> Figure:
+    """The timeline for these events: from the drawing cache when drawn before (by any build), else drawn now.
+
+    Drawing takes a second or two (vl-convert); a fresh kb.db, a fresh clone's
+    first build or a test's build of a copy of data/ then costs a file read.
+    """
+    cached = cache_dir() / f"timeline-{source_hash}.json"
+    try:
+        return Figure.model_validate_json(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    figure = timeline_figure(events, source_hash)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(figure.model_dump_json(), encoding="utf-8")
+        os.replace(partial, cached)
+    except OSError:  # a read-only home: draw every time, never fail the build for a cache
+        pass
+    return figure
 
 
 def timeline_figure(events: list[Event], source_hash: str) -> Figure:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ingest import build as build_module
+from ingest import figures
 from ingest.models import COUNTRY_OF, ORIGIN_OF, TABLE_MODELS
 from ingest.publish import PROJECT_DIR
 
@@ -173,8 +173,9 @@ def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy
         drawn.append(1)
         return real_timeline_figure(*args)
 
-    real_timeline_figure = build_module.timeline_figure
-    monkeypatch.setattr(build_module, "timeline_figure", counting_timeline_figure)
+    real_timeline_figure = figures.timeline_figure
+    monkeypatch.setattr(figures, "timeline_figure", counting_timeline_figure)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
     assert len(drawn) == 1
@@ -189,3 +190,15 @@ def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy
     assert len(drawn) == 2
     redrawn = sqlite_utils.Database(db_path)["figures"].get("timeline")
     assert redrawn["source_hash"] != first["source_hash"]
+
+
+def test_a_fresh_kb_db_reuses_a_drawing_made_by_an_earlier_build(tmp_path, monkeypatch):
+    drawn = []
+    real_timeline_figure = figures.timeline_figure
+    monkeypatch.setattr(figures, "timeline_figure", lambda *args: drawn.append(1) or real_timeline_figure(*args))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("one.db", "two.db"):
+        assert run_cli("ingest", "--data", DATA_DIR, "--db", tmp_path / name).exit_code == 0
+    assert len(drawn) == 1
+    figures_of = [sqlite_utils.Database(tmp_path / name)["figures"].get("timeline") for name in ("one.db", "two.db")]
+    assert figures_of[0] == figures_of[1]
