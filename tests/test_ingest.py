@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ingest import figures
-from ingest.models import COUNTRY_OF, ORIGIN_OF, TABLE_MODELS
+from ingest.models import COUNTRY_OF, ORIGIN_OF, TABLE_MODELS, Figure
 from ingest.publish import PROJECT_DIR
 
 from .conftest import DATA_DIR, VAT_FILE, edit_data_file, run_cli
@@ -165,16 +165,22 @@ def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb
                 f"{rule.jurisdiction.lower()}_answer"]
 
 
+def count_drawings(monkeypatch) -> list[str]:
+    """Replace the (slow) drawing with a quick one that records each call: these tests are about when to draw."""
+    drawn: list[str] = []
+
+    def quick_timeline_figure(events, source_hash):
+        drawn.append(source_hash)
+        return Figure(name="timeline", media_type="image/svg+xml", content=f"<svg><!-- {source_hash} --></svg>",
+                      description="test drawing", source_hash=source_hash)
+
+    monkeypatch.setattr(figures, "timeline_figure", quick_timeline_figure)
+    return drawn
+
+
 def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy, monkeypatch):
     """Counts the drawings: an edit that moves no event reuses the previous picture, a new date redraws it."""
-    drawn = []
-
-    def counting_timeline_figure(*args):
-        drawn.append(1)
-        return real_timeline_figure(*args)
-
-    real_timeline_figure = figures.timeline_figure
-    monkeypatch.setattr(figures, "timeline_figure", counting_timeline_figure)
+    drawn = count_drawings(monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     db_path = tmp_path / "kb.db"
     assert run_cli("ingest", "--data", data_copy, "--db", db_path).exit_code == 0
@@ -193,9 +199,7 @@ def test_the_timeline_is_redrawn_only_when_its_events_change(tmp_path, data_copy
 
 
 def test_a_fresh_kb_db_reuses_a_drawing_made_by_an_earlier_build(tmp_path, monkeypatch):
-    drawn = []
-    real_timeline_figure = figures.timeline_figure
-    monkeypatch.setattr(figures, "timeline_figure", lambda *args: drawn.append(1) or real_timeline_figure(*args))
+    drawn = count_drawings(monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for name in ("one.db", "two.db"):
         assert run_cli("ingest", "--data", DATA_DIR, "--db", tmp_path / name).exit_code == 0
