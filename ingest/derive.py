@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase
+from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase, Rule, Status
 
 ECB_SOURCE = (
     "https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/"
@@ -88,8 +88,22 @@ def amendments(kb: KnowledgeBase) -> list[Amendment]:
     ]
 
 
+def status_warning(rule: Rule) -> str | None:
+    """The warning shown wherever the rule appears, when no source settles its status today."""
+    if rule.status == Status.unconfirmed:
+        return (
+            f"Unconfirmed after {rule.confirmed_until}: sources confirm this rule up to that date; no source was "
+            "found on whether it was renewed or ended."
+        )
+    if rule.status == Status.proposed and rule.confirmed_until:
+        return f"Status after {rule.confirmed_until} not found: no later source on this proposal was found."
+    return None
+
+
 def derive(kb: KnowledgeBase) -> None:
     """Every derived field of the validated knowledge base, in place."""
     resolve_context(kb)
+    for rule in kb.rules:
+        rule.status_warning = status_warning(rule)
     fill_fx_rates(kb)
     derive_threshold_eur(kb)

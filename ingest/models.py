@@ -433,6 +433,10 @@ class Rule(Record):
         description="Last date up to which a source confirms the status: required for unconfirmed "
         "rules and bills (proposed); after it, the status is not known.",
     )
+    status_warning: str | None = derived(
+        "What a reader must know about the status before relying on the rule (unconfirmed after a date, a bill's "
+        "status not known after a date); empty when the status is settled."
+    )
     superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
     last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
     verification: Verification = Field(

@@ -20,7 +20,7 @@ from .models import IngestRun, KnowledgeBase
 TRACKED = ("rules", "instruments")
 # Not compared: the history columns themselves, and figures that follow from another table
 # (threshold_eur moves with fx_rates), so one edited figure gives one line of report.
-HISTORY_FIELDS = {"first_seen", "last_changed", "threshold_eur", "threshold_fx_date"}
+HISTORY_FIELDS = {"first_seen", "last_changed", "threshold_eur", "threshold_fx_date", "status_warning"}
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
 

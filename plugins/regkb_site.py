@@ -213,8 +213,26 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             "recent_changes": [dict(row) for row in result.rows],
         }
 
+    async def instrument_links():
+        instrument_id = request.url_vars.get("pks")
+        sql = (
+            "select instruments.id, instruments.citation from amendments join instruments "
+            "on instruments.id = amendments.{other} where amendments.{this} = ? order by instruments.id"
+        )
+        amends = await db.execute(sql.format(other="amends_id", this="instrument_id"), [instrument_id])
+        amended_by = await db.execute(sql.format(other="instrument_id", this="amends_id"), [instrument_id])
+        return {
+            "kb_name": db.name,
+            "instrument_links": {
+                "amends": [dict(row) for row in amends.rows],
+                "amended_by": [dict(row) for row in amended_by.rows],
+            },
+        }
+
     if view_name == "row" and table == "rules":
         return rule_sources
+    if view_name == "row" and table == "instruments":
+        return instrument_links
     if view_name == "index":
         return recent_changes
     return {"kb_name": db.name}
