@@ -225,6 +225,9 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> 
     if is_stale(db_path, data_dir):
         click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
         build(load_and_validate(data_dir), db_path, data_dir)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.secho(f"WARNING: listening on {host}: the site is reachable from other machines. Put it behind a "
+                    "reverse proxy that sets Host and limits request times.", err=True, fg="yellow", bold=True)
     click.echo(f"serving {db_path} on http://{host}:{port}/")
     if workers > 1:
         serve_with_workers(db_path, host, port, workers)

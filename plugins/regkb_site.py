@@ -9,6 +9,7 @@ the ingest and the tests import in_force_on from here, so the rule is stated onc
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections import OrderedDict
 
 from datasette import hookimpl
@@ -112,6 +113,53 @@ def response_cache(
     return cached_app
 
 
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        b"'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+# Longest text or blob any SQL expression may build: far above the largest cell (the timeline SVG), far below
+# what randomblob() or printf() could otherwise allocate for one visitor.
+MAX_SQL_VALUE_BYTES = 20_000_000
+
+
+async def request_problem(datasette, scope) -> str | None:
+    """Why a request's parameters cannot be answered (to be sent as HTTP 400 naming the parameter), or None.
+
+    Datasette answers an unknown sort column with a 500 and a misspelt canned-query value with a silent empty
+    answer; both are the visitor's mistake and are said so.
+    """
+    from urllib.parse import parse_qsl
+
+    parts = scope["path"].strip("/").split("/")
+    if len(parts) != 2 or parts[0] not in datasette.databases:
+        return None
+    db = datasette.get_database(parts[0])
+    name = parts[1].rsplit(".", 1)[0] if parts[1].endswith((".json", ".csv", ".atom")) else parts[1]
+    args = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True))
+    if name in await db.table_names():
+        columns = await db.table_columns(name)
+        for parameter in ("_sort", "_sort_desc"):
+            if parameter in args and args[parameter] not in columns:
+                return f"{parameter}: table {name} has no column {args[parameter]!r}"
+        return None
+    if args.get("date"):
+        try:
+            iso_day(args["date"])
+        except ValueError as error:
+            return str(error)
+    if args.get("domain"):
+        domains = {row[0] for row in (await db.execute("select distinct domain from dimensions")).rows}
+        if args["domain"] not in domains:
+            return f"domain must be one of {', '.join(sorted(domains))} (or empty for both), got {args['domain']!r}"
+    return None
+
+
 def served_database(datasette):
     """The knowledge base, whatever name its file was served under (kb.db, site.db ...)."""
     return datasette.get_database()
@@ -126,11 +174,34 @@ def asgi_wrapper(datasette):
         cached = response_cache(app)
 
         async def read_only(scope, receive, send):
-            if scope["type"] == "http" and scope["method"] not in READ_METHODS:
-                response = Response.text("regkb is read-only", status=405, headers={"Allow": "GET, HEAD"})
-                await response.asgi_send(send)
+            if scope["type"] != "http":
+                await app(scope, receive, send)
                 return
-            await cached(scope, receive, send)
+
+            async def with_headers(message):
+                if message["type"] == "http.response.start":
+                    present = {name.lower() for name, _ in message["headers"]}
+                    extra = [header for header in SECURITY_HEADERS if header[0] not in present]
+                    message = dict(message, headers=[*message["headers"], *extra])
+                await send(message)
+
+            if scope["method"] not in READ_METHODS:
+                response = Response.text("regkb is read-only", status=405, headers={"Allow": "GET, HEAD"})
+                await response.asgi_send(with_headers)
+                return
+            if scope["path"] == "/-/databases.json":  # Datasette's answer names the file's absolute path
+                listing = [
+                    {"name": name, "is_mutable": db.is_mutable, "hash": db.hash}
+                    for name, db in datasette.databases.items()
+                    if not name.startswith("_")
+                ]
+                await Response.json(listing).asgi_send(with_headers)
+                return
+            problem = await request_problem(datasette, scope)
+            if problem:
+                await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
+                return
+            await cached(scope, receive, with_headers)
 
         return read_only
 
@@ -139,6 +210,7 @@ def asgi_wrapper(datasette):
 
 @hookimpl
 def prepare_connection(conn):
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQL_VALUE_BYTES)
     conn.create_function("in_force_on", 5, in_force_on, deterministic=True)
     conn.create_function("iso_day", 1, iso_day, deterministic=True)
 

@@ -1,0 +1,68 @@
+"""The public site under hostile requests: no cache poisoning, clear 400s naming the parameter, bounded work."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from plugins.regkb_site import MAX_SQL_VALUE_BYTES
+from plugins.thai_search import MAX_QUERY_CHARACTERS
+
+
+async def test_a_forged_host_never_reaches_another_visitors_page(datasette):
+    forged = await datasette.client.get("/kb/rules?_size=5", headers={"host": "evil.example"})
+    assert "evil.example" in forged.text  # Datasette builds its next-page links from the Host header
+    honest = await datasette.client.get("/kb/rules?_size=5")
+    assert "evil.example" not in honest.text and "evil.example" not in str(honest.headers)
+
+
+async def test_responses_that_set_a_cookie_are_never_replayed(datasette):
+    """/-/messages hands each visitor a CSRF token cookie: a cached copy would give everyone the same token."""
+    first = await datasette.client.get("/-/messages")
+    second = await datasette.client.get("/-/messages")
+    assert "ds_csrftoken" in first.headers["set-cookie"]
+    assert second.headers.get("x-regkb-cache") != "hit"
+    assert second.headers["set-cookie"] != first.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("path, parameter", [
+    ("/kb/rules?_sort=nonexistent", "_sort"),
+    ("/kb/rules.json?_sort_desc=nope", "_sort_desc"),
+    ("/kb/rules?_in_force_on=2021-1-1", "_in_force_on"),
+    ("/kb/compare?date=2021-1-1", "date"),
+    ("/kb/compare?date=01/01/2021", "date"),
+    ("/kb/in_force_on?date=not-a-date", "date"),
+    ("/kb/compare?date=2021-01-01&domain=ecomerce_tax", "domain"),
+])
+async def test_a_bad_parameter_is_a_400_that_names_it(datasette, path, parameter):
+    response = await datasette.client.get(path)
+    assert response.status_code == 400
+    assert parameter in response.text
+
+
+async def test_pages_carry_security_headers(datasette):
+    for path in ("/", "/kb/rules", "/kb/rules.json", "/kb/rules?_sort=nope"):
+        response = await datasette.client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+
+
+async def test_the_database_listing_does_not_reveal_the_files_path(datasette, built_db):
+    response = await datasette.client.get("/-/databases.json")
+    assert response.status_code == 200
+    assert str(built_db.parent) not in response.text and response.json()[0]["name"] == "kb"
+
+
+async def test_sql_cannot_build_huge_values(datasette):
+    sql = f"select length(randomblob({MAX_SQL_VALUE_BYTES * 5}))"
+    response = await datasette.client.get(f"/kb.json?sql={urllib.parse.quote(sql)}")
+    assert response.status_code == 400 and "too big" in response.text
+
+
+async def test_a_very_long_thai_search_is_refused_before_segmenting(datasette):
+    response = await datasette.client.get(
+        "/kb/rules.json?_search=" + urllib.parse.quote("ภาษี" * MAX_QUERY_CHARACTERS))
+    assert response.status_code == 400
+    short = await datasette.client.get("/kb/rules.json?_search=" + urllib.parse.quote("ภาษี"))
+    assert short.status_code == 200
