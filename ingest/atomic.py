@@ -47,7 +47,8 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
 @contextmanager
 def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
     """Let one ingest at a time write db_path: a second one waits, then fails with a clear message."""
-    lock_path = db_path.resolve().with_name(f".{db_path.name}.lock")
+    resolved = db_path.resolve()  # two paths to one file (a symlink) must take the same lock
+    lock_path = resolved.with_name(f".{resolved.name}.lock")
     with open(lock_path, "a+") as lock:
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -64,6 +65,28 @@ def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_target(db_path: Path) -> None:
+    """Refuse to build over anything but a SQLite database (or a new path) in a folder that exists and is writable."""
+    folder = db_path.resolve().parent
+    if not folder.is_dir():
+        raise TargetRefused(f"--db {db_path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise TargetRefused(f"--db {db_path}: folder {folder} is not writable")
+    if db_path.exists() or db_path.is_symlink():
+        if not db_path.resolve().is_file():
+            raise TargetRefused(f"--db {db_path}: not a regular file; refusing to replace it")
+        with open(db_path, "rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise TargetRefused(f"--db {db_path}: not a SQLite database; refusing to replace it")
+
+
+class TargetRefused(ValueError):
+    """The --db path is not something a build may replace."""
 
 
 def remove_stale_temporaries(db_path: Path) -> None:

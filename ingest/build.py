@@ -148,6 +148,14 @@ def write_database(
     return counts
 
 
+class RemovalsRefused(RuntimeError):
+    """The build would remove rules, and the maintainer did not say --allow-removals."""
+
+    def __init__(self, lines: list[ReportLine], removed: list[str]):
+        super().__init__(f"{len(removed)} rule(s) would be removed: {', '.join(removed)}")
+        self.lines, self.removed = lines, removed
+
+
 @dataclass
 class BuildResult:
     counts: dict[str, int]
@@ -167,6 +175,7 @@ def build(
     dry_run: bool = False,
     lock_wait_seconds: float = 60,
     on_step: Callable[[], None] = lambda: None,
+    allow_removals: bool = False,
 ) -> BuildResult:
     """Walk the git history, compare the new build with the existing kb.db, then (unless dry_run) replace it.
 
@@ -177,6 +186,9 @@ def build(
         previous = report.read_previous(db_path)
         at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         lines = report.diff(previous.snapshot, report.snapshot_of(kb))
+        removed = [line.record_id for line in lines if line.action == "removed" and line.table_name == "rules"]
+        if removed and not allow_removals and not dry_run:
+            raise RemovalsRefused(lines, removed)
         walked = history.walk(data_dir, previous_db=db_path)
         history.describe(walked.changes, kb)
         dates = walked.rule_dates()

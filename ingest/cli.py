@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from .atomic import IngestBusy
-from .build import BUILD_STEPS, BuildResult, build
+from .atomic import IngestBusy, TargetRefused, check_target
+from .build import BUILD_STEPS, BuildResult, RemovalsRefused, build
 from .derive import derive
 from .layout import misformatted_files, schema_json
 from .load import instrument_files, load_data_dir
@@ -96,6 +97,13 @@ def check(data_dir: Path) -> None:
 DOCS = PROJECT_DIR / "docs"
 
 
+def _finite_seconds(value: float) -> float:
+    """click's FloatRange lets nan through (nan compares false with both bounds): refuse it."""
+    if not math.isfinite(value):
+        raise click.BadParameter("must be a number of seconds between 0 and 3600")
+    return value
+
+
 @cli.command()
 @click.option(
     "--docs",
@@ -177,9 +185,16 @@ def print_report(result: BuildResult, dry_run: bool) -> None:
     "wait_seconds",
     default=60.0,
     show_default=True,
+    type=click.FloatRange(0, 3600),
+    callback=lambda ctx, param, value: _finite_seconds(value),
     help="Seconds to wait for another ingest of the same database to finish.",
 )
-def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) -> None:
+@click.option(
+    "--allow-removals",
+    is_flag=True,
+    help="Build even though rules would be removed (otherwise the ingest stops and writes nothing).",
+)
+def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float, allow_removals: bool) -> None:
     """Validate the data files and build kb.db from them, reporting what changed.
 
     The database is written to a temporary file beside --db and renamed over it
@@ -188,10 +203,27 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float) ->
     """
     kb = load_and_validate(data_dir)
     try:
+        check_target(db_path)
         with progress("Building kb.db", 0 if dry_run else BUILD_STEPS) as tick:
-            result = build(kb, db_path, data_dir, dry_run=dry_run, lock_wait_seconds=wait_seconds, on_step=tick)
-    except IngestBusy as error:
+            result = build(
+                kb,
+                db_path,
+                data_dir,
+                dry_run=dry_run,
+                lock_wait_seconds=wait_seconds,
+                on_step=tick,
+                allow_removals=allow_removals,
+            )
+    except RemovalsRefused as refused:
+        for line in format_report(refused.lines):
+            click.echo(f"  {line}")
+        raise click.ClickException(
+            f"{refused}. Nothing was written; if the removal is meant, run again with --allow-removals."
+        ) from refused
+    except (IngestBusy, TargetRefused) as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"cannot write {db_path}: {error.strerror or error}") from error
     print_report(result, dry_run)
     if not dry_run:
         click.echo(
@@ -224,10 +256,22 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> 
     """
     if is_stale(db_path, data_dir):
         click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
-        build(load_and_validate(data_dir), db_path, data_dir)
+        try:
+            check_target(db_path)
+            build(load_and_validate(data_dir), db_path, data_dir)
+        except (RemovalsRefused, TargetRefused) as refused:
+            raise click.ClickException(
+                f"not rebuilding {db_path}: {refused}. Run `regkb ingest` (with "
+                "--allow-removals if the removal is meant), then serve again."
+            ) from refused
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.secho(f"WARNING: listening on {host}: the site is reachable from other machines. Put it behind a "
-                    "reverse proxy that sets Host and limits request times.", err=True, fg="yellow", bold=True)
+        click.secho(
+            f"WARNING: listening on {host}: the site is reachable from other machines. Put it behind a "
+            "reverse proxy that sets Host and limits request times.",
+            err=True,
+            fg="yellow",
+            bold=True,
+        )
     click.echo(f"serving {db_path} on http://{host}:{port}/")
     if workers > 1:
         serve_with_workers(db_path, host, port, workers)

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
+from plugins.thai_search import normalise
+
 from .models import REFERENCE_TABLES
 from .parallel import parallel_map
 from .problems import Problem
@@ -64,26 +66,31 @@ class DuplicateKey(ConstructorError):
     """A mapping repeats a key."""
 
 
-def _control_character_at(value: Any, path: str = "") -> str | None:
-    """Where the first control character sits in parsed YAML (a key path), or None.
+class UnsafeValue(ValueError):
+    """A parsed value with no place in a data file: a control character, or binary data (!!binary)."""
 
-    Checked after parsing, because YAML's escapes ("\\x1b", "\\0") make them out of plain text.
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def cleaned(value: Any, path: str = "") -> Any:
+    """Parsed YAML with every text in one Unicode form (NFC, no zero-width characters); refuses unsafe values.
+
+    Checked after parsing, because YAML's escapes ("\\x1b", "\\0") make control characters out of plain text.
     """
+    where = path or "-"
     if isinstance(value, str):
-        return (path or "-") if CONTROL_CHARACTERS.search(value) else None
+        if CONTROL_CHARACTERS.search(value):
+            raise UnsafeValue("E-YAML-CONTROL-CHARACTER", f"control character in the text of {where}")
+        return normalise(value)
+    if isinstance(value, (bytes, bytearray)):
+        raise UnsafeValue("E-YAML-BINARY", f"binary data (!!binary) in {where}")
     if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = ((f"[{index + 1}]", item) for index, item in enumerate(value))  # type: ignore[assignment]
-    else:
-        return None
-    for key, item in items:
-        found = _control_character_at(
-            item, f"{path}.{key}" if path and not str(key).startswith("[") else f"{path}{key}"
-        )
-        if found:
-            return found
-    return None
+        return {key: cleaned(item, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cleaned(item, f"{path}[{index + 1}]") for index, item in enumerate(value)]
+    return value
 
 
 def _alias_line(text: str) -> int | None:
@@ -119,6 +126,10 @@ class LoadedData:
 def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     """Parse one file; on failure return a Problem naming the file and, where YAML says, the line."""
     try:
+        if path.is_symlink() or not path.is_file():
+            return None, Problem(
+                shown_as, "-", "-", "not a regular file (a link, a folder, a device or a pipe)", "E-FILE-NOT-REGULAR"
+            )
         if path.stat().st_size > MAX_FILE_BYTES:
             return None, Problem(
                 shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"
@@ -133,13 +144,9 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
                 f"line {alias_line}: YAML aliases (*name) are not allowed in data files",
                 "E-YAML-ALIAS",
             )
-        content = yaml.load(text, Loader=DataLoader)
-        control_at = _control_character_at(content)
-        if control_at is not None:
-            return None, Problem(
-                shown_as, "-", "-", f"control character in the text of {control_at}", "E-YAML-CONTROL-CHARACTER"
-            )
-        return content, None
+        return cleaned(yaml.load(text, Loader=DataLoader)), None
+    except UnsafeValue as error:
+        return None, Problem(shown_as, "-", "-", str(error), error.code)
     except OSError as error:
         return None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
     except UnicodeDecodeError as error:
@@ -151,11 +158,31 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
 
 
 def instrument_files_in(folder: Path) -> list[Path]:
-    """The instrument files of one country folder, sorted; none when it cannot be read."""
+    """The instrument files of one country folder (every *.yml, checked later), sorted; none when unreadable."""
     try:
-        return sorted(folder.glob("*.y*ml"))
+        return sorted(path for path in folder.iterdir() if path.name.endswith(".yml"))
     except OSError:
         return []
+
+
+def unexpected_files(data_dir: Path) -> list[str]:
+    """Anything under data/ the ingest would not read: drafts in subfolders, .YML or .yaml files, data/es/ ...
+
+    Reported rather than ignored: a maintainer who saved a rule there expects to see it.
+    """
+    expected = {f"{name}.yml" for name in REFERENCE_TABLES} | set(INSTRUMENT_DIRS)
+    found = []
+    for path in sorted(data_dir.iterdir()):
+        if path.name not in expected and not path.name.startswith("."):
+            found.append(path.name + ("/" if path.is_dir() else ""))
+    for folder in INSTRUMENT_DIRS:
+        if (data_dir / folder).is_dir():
+            found += [
+                f"{folder}/{path.name}" + ("/" if path.is_dir() else "")
+                for path in sorted((data_dir / folder).iterdir())
+                if not path.name.endswith(".yml") and not path.name.startswith(".")
+            ]
+    return found
 
 
 def instrument_files(data_dir: Path) -> list[Path]:
@@ -191,6 +218,16 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
             loaded.problems.append(
                 Problem(f"{folder}/", "-", "-", "instrument folder holds no instrument file", "E-FILE-MISSING")
             )
+    loaded.problems += [
+        Problem(
+            name,
+            "-",
+            "-",
+            "unexpected file: the ingest reads data/<th|pt|eu>/*.yml and the reference tables only; move or remove it",
+            "E-FILE-UNEXPECTED",
+        )
+        for name in unexpected_files(data_dir)
+    ]
     paths = instrument_files(data_dir)
     shown = [path.relative_to(data_dir).as_posix() for path in paths]
     read = parallel_map(_read_instrument_file, list(zip(paths, shown, strict=True)), on_file)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -20,6 +21,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -188,7 +190,34 @@ class ThresholdPeriod(StrEnum):
 BUDDHIST_ERA_FLOOR = 2400
 
 
+# No rule in scope is older than this; an earlier year is a typo (0001, 1021 ...).
+EARLIEST_YEAR = 1900
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _written_as_iso_date(value: Any) -> Any:
+    """Dates are written YYYY-MM-DD: a number (a Unix timestamp) or another form is refused, not guessed."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD (quoted)")
+
+
+def _not_in_the_future(value: dt.date) -> dt.date:
+    if value > dt.date.today():
+        raise ValueError(f"{value} is in the future: a document cannot have been read or checked yet")
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """YAML reads yes/no/true as booleans; a number field must not take them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not yes/no/true/false")
+    return value
+
+
 def _not_buddhist_era(value: dt.date) -> dt.date:
+    if value.year < EARLIEST_YEAR:
+        raise ValueError(f"year {value.year} is before {EARLIEST_YEAR}: check the date")
     if value.year >= BUDDHIST_ERA_FLOOR:
         raise ValueError(
             f"year {value.year} looks like a Buddhist Era year; store the C.E. date (B.E. - 543 = {value.year - 543})"
@@ -208,11 +237,13 @@ def _http_url(value: str) -> str:
     return value
 
 
-IsoDate = Annotated[dt.date, AfterValidator(_not_buddhist_era)]
+IsoDate = Annotated[dt.date, BeforeValidator(_written_as_iso_date), AfterValidator(_not_buddhist_era)]
+PastDate = Annotated[IsoDate, AfterValidator(_not_in_the_future)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=120)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
-Amount = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Amount = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0), AfterValidator(_finite)]
+Percent = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, le=100), AfterValidator(_finite)]
 
 
 def custom_error(code: str, field: str, message: str) -> PydanticCustomError:
@@ -335,7 +366,7 @@ class Source(Record):
         "regulator (the administering authority's own page) or secondary (anyone else; see README, Sources)."
     )
     language: Text = Field(description="Language of the document (th, pt, en).")
-    accessed: IsoDate = Field(description="Date the document was read.")
+    accessed: PastDate = Field(description="Date the document was read.")
     supports: Text = Field(description="One line: what this source shows for the rule.")
     note: Text | None = Field(
         default=None,
@@ -412,9 +443,7 @@ class Rule(Record):
         "The threshold in EUR at the ECB reference rate of threshold_fx_date (currency thresholds only)."
     )
     threshold_fx_date: dt.date | None = derived("Date of the ECB reference rate (fx_rates) used for threshold_eur.")
-    rate_percent: Annotated[float, Field(ge=0, le=100), AfterValidator(_finite)] | None = Field(
-        default=None, description="Rate in percent (VAT rate, levy rate ...)."
-    )
+    rate_percent: Percent | None = Field(default=None, description="Rate in percent (VAT rate, levy rate ...).")
     effective_from: IsoDate | None = Field(
         default=None,
         description="Date the rule took or takes effect. Required unless the rule never applied "
@@ -438,7 +467,7 @@ class Rule(Record):
         "status not known after a date); empty when the status is settled."
     )
     superseded_by: Slug | None = Field(default=None, description="Id of the rule that replaced this one.")
-    last_verified: IsoDate = Field(description="Date the rule was last checked against its sources.")
+    last_verified: PastDate = Field(description="Date the rule was last checked against its sources.")
     verification: Verification = Field(
         description="official (an official text was read), secondary (only secondary sources), or unverified."
     )
@@ -500,6 +529,8 @@ class Rule(Record):
                 f"a {self.status} rule needs effective_to or superseded_by from a source; if no "
                 "source says it ended, use unconfirmed with confirmed_until",
             )
+        if self.superseded_by == self.id:
+            raise custom_error("E-RULE-SUPERSEDES-ITSELF", "superseded_by", "a rule cannot be superseded by itself")
         if (self.text_native is None) != (self.text_native_from is None):
             raise custom_error(
                 "E-RULE-TEXT-NATIVE-FROM",

@@ -20,6 +20,10 @@ PROBLEM_CODES: dict[str, str] = {
     "E-YAML-ALIAS": "The file uses a YAML alias (*name); data files may not.",
     "E-YAML-DUPLICATE-KEY": "A key is written twice in one mapping (the second would silently win).",
     "E-YAML-CONTROL-CHARACTER": "Text holds a control character (NUL, ESC ...) that has no place in a data file.",
+    "E-YAML-BINARY": "A value is binary data (!!binary); data files hold text, numbers and dates.",
+    "E-FILE-NOT-REGULAR": "A data file is a symbolic link, a folder, a device or a pipe, not a regular file.",
+    "E-FILE-UNEXPECTED": "A file or folder under data/ that the ingest would not read (a draft in a subfolder, a "
+    ".yaml or .YML file, an unknown country folder).",
     "E-FILE-SHAPE": "The file's top level is not what it should be (a mapping for an instrument, a list for a "
     "reference table).",
     "E-FIELD-MISSING": "A required field is missing.",
@@ -34,6 +38,7 @@ PROBLEM_CODES: dict[str, str] = {
     "E-RULE-UNCONFIRMED-ENDED": "An unconfirmed rule has an effective_to; its end is not known.",
     "E-RULE-ENDED-WITHOUT-SOURCE": "A rule is marked repealed, superseded or expired with neither effective_to nor "
     "superseded_by: nothing says it ended.",
+    "E-RULE-SUPERSEDES-ITSELF": "A rule names itself in superseded_by.",
     "E-RULE-TEXT-NATIVE-FROM": "text_native and text_native_from must be given together.",
     "E-INSTRUMENT-PUBLISHED-BEFORE-SIGNED": "An instrument's published_date is before its signed_date.",
     "E-INSTRUMENT-REPEALED-BEFORE-EFFECT": "An instrument's repealed_date is before its effective_date.",
@@ -43,6 +48,7 @@ PROBLEM_CODES: dict[str, str] = {
     "E-REF-WRONG-FOLDER": "An instrument's jurisdiction does not match its folder (data/th, data/pt, data/eu).",
     "E-REF-TRANSPOSES-NOT-EU": "transposes names an instrument that is not an EU act.",
     "E-REF-DOMAIN-MISMATCH": "A rule's domain differs from the domain of its comparison question.",
+    "E-REF-FILE-NAME": "An instrument's id differs from its file name (data/<folder>/<id>.yml).",
     "E-REF-SELF-AMENDMENT": "An instrument lists itself in amends.",
     "E-FX-NO-RATE": "A threshold is in a currency with no ECB reference rate in fx_rates.yml, or the ECB has no rate "
     "for that currency on the date named there.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from .models import IngestRun, KnowledgeBase
 
 TRACKED = ("rules", "instruments")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Not compared: the history columns themselves, and figures that follow from another table
 # (threshold_eur moves with fx_rates), so one edited figure gives one line of report.
 HISTORY_FIELDS = {"first_seen", "last_changed", "threshold_eur", "threshold_fx_date", "status_warning"}
@@ -150,9 +152,11 @@ def format_report(lines: list[ReportLine]) -> list[str]:
 
 
 def _shorten(value: str | None, limit: int = 120) -> str:
+    """A value as the terminal shows it: cut to a line, control characters printed inert (\\x1b, not ESC)."""
     if value is None:
         return "(empty)"
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    inert = CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", value)
+    return inert if len(inert) <= limit else inert[: limit - 1] + "…"
 
 
 def data_hash(data_dir: Path) -> str:

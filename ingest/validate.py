@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -126,11 +127,16 @@ def _primary_key(record: Record) -> Any:
     return getattr(record, key) if isinstance(key, str) else tuple(getattr(record, part) for part in key)
 
 
+def _key_text(record: Record) -> str:
+    key = _primary_key(record)
+    return " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
 def _located_records(kb: KnowledgeBase, files: dict[str, str]) -> Iterator[tuple[str, Record, str, str]]:
     """(table, record, file, record name) for every record written in data/, for the reference checks."""
     for table in REFERENCE_TABLES:
         for record in getattr(kb, table):
-            yield table, record, f"{table}.yml", f"{record_kind(type(record))} '{_primary_key(record)}'"
+            yield table, record, f"{table}.yml", f"{record_kind(type(record))} '{_key_text(record)}'"
     for instrument in kb.instruments:
         file = files[instrument.id]
         yield "instruments", instrument, file, f"instrument '{instrument.id}'"
@@ -248,20 +254,26 @@ def validate(loaded: LoadedData) -> KnowledgeBase:
             continue
         instruments.append(instrument)
         files.setdefault(instrument.id, loaded_file.path)
+        if Path(loaded_file.path).stem != instrument.id:
+            problems.append(
+                Problem(
+                    loaded_file.path,
+                    f"instrument '{instrument.id}'",
+                    "id",
+                    f"the id must be the file name ({Path(loaded_file.path).stem})",
+                    "E-REF-FILE-NAME",
+                )
+            )
         instrument_ids.append((loaded_file.path, instrument.id, "id"))
         rule_ids += [(loaded_file.path, rule.id, "id") for rule in instrument.rules]
 
     for name, model in REFERENCE_TABLES.items():
-        if isinstance(model.primary_key, str):
-            problems += _duplicates(
-                [
-                    (f"{name}.yml", str(getattr(record, model.primary_key)), model.primary_key)
-                    for record in reference[name]
-                ],
-                record_kind(model),
-            )
-    problems += _duplicates(instrument_ids, "instrument")
-    problems += _duplicates(rule_ids, "rule")
+        key = model.primary_key if isinstance(model.primary_key, str) else ", ".join(model.primary_key)
+        problems += _duplicates(
+            [(f"{name}.yml", _key_text(record), key) for record in reference[name]], record_kind(model)
+        )
+    # Rules and instruments share one space of ids: pages, events and the history name records by id alone.
+    problems += _duplicates(instrument_ids + rule_ids, "record")
 
     kb = KnowledgeBase(
         **{name: records for name, records in reference.items() if name != "dimensions"},

@@ -3,6 +3,7 @@ with exit status 1, and kb.db (with its change history) left byte for byte as it
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -67,14 +68,14 @@ def duplicate_across_files(data: Path) -> str:
     content = read(data, VAT_FILE)
     content["id"] = "th-zz-copy"
     write(data, "th/th-zz-copy.yml", content)
-    return f"th/th-zz-copy.yml: rule '{content['rules'][0]['id']}'"
+    return f"th/th-zz-copy.yml: record '{content['rules'][0]['id']}'"
 
 
 def duplicate_within_file(data: Path) -> str:
     content = read(data, VAT_FILE)
     content["rules"][1]["id"] = content["rules"][0]["id"]
     write(data, VAT_FILE, content)
-    return f"{VAT_FILE}: rule '{content['rules'][0]['id']}'"
+    return f"{VAT_FILE}: record '{content['rules'][0]['id']}'"
 
 
 def unknown_authority_reference(data: Path) -> str:
@@ -108,6 +109,46 @@ def fx_rate_on_a_sunday(data: Path) -> str:
     return f"fx_rates.yml: fx rate '{rates[0]['currency']} 2026-11-01'"
 
 
+def special_file(kind: str) -> Callable[[Path], str]:
+    """A file under data/th/ that is not a regular file: a symlink, a folder named x.yml, or a named pipe."""
+    def mutate(data: Path) -> str:
+        path = data / "th" / f"th-{kind}.yml"
+        if kind == "symlink":
+            path.symlink_to(data / VAT_FILE)
+        elif kind == "folder":
+            path.mkdir()
+        else:
+            os.mkfifo(path)
+        return f"th/th-{kind}.yml: -"
+    return mutate
+
+
+def stray(name: str, folder: bool = False) -> Callable[[Path], str]:
+    def mutate(data: Path) -> str:
+        path = data / name
+        if folder:
+            path.mkdir(parents=True)
+            (path / "draft.yml").write_text("id: th-draft\n", encoding="utf-8")
+        else:
+            path.write_text("id: th-draft\n", encoding="utf-8")
+        return f"{name}{'/' if folder else ''}: -"
+    return mutate
+
+
+def rule_named_like_its_instrument(data: Path) -> str:
+    content = read(data, VAT_FILE)
+    content["rules"][0]["id"] = content["id"]
+    write(data, VAT_FILE, content)
+    return f"{VAT_FILE}: record '{content['id']}'"
+
+
+def duplicate_exchange_rate(data: Path) -> str:
+    rates = yaml.safe_load((data / "fx_rates.yml").read_text(encoding="utf-8"))
+    rates.append(dict(rates[0]))
+    (data / "fx_rates.yml").write_text(yaml.safe_dump(rates), encoding="utf-8")
+    return f"fx_rates.yml: fx rate '{rates[0]['currency']} {rates[0]['date']}'"
+
+
 # name: (mutation returning "file: record", field, the problem code expected there: docs/errors.md)
 CASES = {
     "yaml syntax error": (appended("\nnotes: [an unclosed list\n"), "-", "E-YAML-SYNTAX"),
@@ -122,6 +163,22 @@ CASES = {
     "escape character in text": (raw_file('id: th-x\nnotes: "clear \\x1b[2J screen"\n'), "-", "E-YAML-CONTROL-CHARACTER"),
     "NUL character in text": (raw_file('id: th-x\nrules:\n  - title_en: "a \\0 b"\n'), "-", "E-YAML-CONTROL-CHARACTER"),
     "country folder missing": (without_folder("th"), "-", "E-FILE-MISSING"),
+    "symlink as a data file": (special_file("symlink"), "-", "E-FILE-NOT-REGULAR"),
+    "folder named like a data file": (special_file("folder"), "-", "E-FILE-NOT-REGULAR"),
+    "named pipe as a data file": (special_file("fifo"), "-", "E-FILE-NOT-REGULAR"),
+    "draft in a subfolder": (stray("th/drafts", folder=True), "-", "E-FILE-UNEXPECTED"),
+    "upper-case extension": (stray("th/th-draft.YML"), "-", "E-FILE-UNEXPECTED"),
+    "unknown country folder": (stray("es", folder=True), "-", "E-FILE-UNEXPECTED"),
+    "binary value": (raw_file("id: th-x\nnotes: !!binary aGVsbG8=\n"), "-", "E-YAML-BINARY"),
+    "unix timestamp as a date": (rule_case({"effective_from": 1600000000}), "effective_from", "E-FIELD-INVALID"),
+    "year 0001": (rule_case({"effective_from": "0001-01-01"}), "effective_from", "E-FIELD-INVALID"),
+    "verified in the future": (rule_case({"last_verified": "2099-01-01"}), "last_verified", "E-FIELD-INVALID"),
+    "yes as a rate": (rule_case({"rate_percent": True}), "rate_percent", "E-FIELD-INVALID"),
+    "superseded by itself": (rule_case(lambda r: r.update(superseded_by=r["id"], status="superseded")),
+                             "superseded_by", "E-RULE-SUPERSEDES-ITSELF"),
+    "id differs from the file name": (instrument_case({"id": "th-another-name"}), "id", "E-REF-FILE-NAME"),
+    "rule id equal to its instrument's": (rule_named_like_its_instrument, "id", "E-DUPLICATE-ID"),
+    "duplicate exchange rate": (duplicate_exchange_rate, "currency, date", "E-DUPLICATE-ID"),
     "missing required field": (rule_case(lambda r: r.pop("summary_en")), "summary_en", "E-FIELD-MISSING"),
     "text where a number is due": (rule_case({"rate_percent": "seven"}), "rate_percent", "E-FIELD-INVALID"),
     "list where text is due": (rule_case({"title_en": ["a", "b"]}), "title_en", "E-FIELD-INVALID"),

@@ -47,7 +47,12 @@ def test_three_successive_ingests_report_exactly_what_changed(ingested):
     assert report_lines(second.output) == ["+ rule th-added-for-test"]
 
     edit_data_file(data, VAT_FILE, lambda c: c.update(rules=[r for r in c["rules"] if r["id"] != "th-eservice-monthly-filing"]))
-    third = run_cli("ingest", "--data", data, "--db", db_path)
+    before = db_path.read_bytes()
+    refused = run_cli("ingest", "--data", data, "--db", db_path)
+    assert refused.exit_code == 1
+    assert "1 rule(s) would be removed: th-eservice-monthly-filing" in refused.output
+    assert "--allow-removals" in refused.output and db_path.read_bytes() == before
+    third = run_cli("ingest", "--data", data, "--db", db_path, "--allow-removals")
     assert report_lines(third.output) == ["- rule th-eservice-monthly-filing REMOVED"]
     assert "WARNING: 1 rule(s) removed: th-eservice-monthly-filing" in third.output
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from ingest import figures
@@ -87,9 +88,10 @@ def test_the_build_is_deterministic(tmp_path, built_db):
 
 def test_ingest_replaces_the_database_and_leaves_no_temporary_file(tmp_path):
     db_path = tmp_path / "kb.db"
-    db_path.write_bytes(b"an older database")
+    sqlite_utils.Database(db_path)["older"].insert({"id": 1})
     result = run_cli("ingest", "--data", DATA_DIR, "--db", db_path)
     assert result.exit_code == 0, result.output
+    assert not sqlite_utils.Database(db_path)["older"].exists()
     assert sqlite_utils.Database(db_path)["rules"].count > 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [".kb.db.lock", "kb.db"]
 
@@ -206,3 +208,24 @@ def test_a_fresh_kb_db_reuses_a_drawing_made_by_an_earlier_build(tmp_path, monke
     assert len(drawn) == 1
     figures_of = [sqlite_utils.Database(tmp_path / name)["figures"].get("timeline") for name in ("one.db", "two.db")]
     assert figures_of[0] == figures_of[1]
+
+
+@pytest.mark.parametrize("target, words", [
+    ("a-data-file.yml", "not a SQLite database"),
+    ("/dev/null", "not a regular file"),
+    ("missing-folder/kb.db", "does not exist"),
+])
+def test_ingest_refuses_to_replace_what_is_not_a_database(tmp_path, target, words):
+    path = Path(target) if target.startswith("/") else tmp_path / target
+    if target.endswith(".yml"):
+        path.write_text("id: th-precious\n", encoding="utf-8")
+    before = path.read_bytes() if path.is_file() else None
+    result = run_cli("ingest", "--data", DATA_DIR, "--db", path)
+    assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+def test_ingest_refuses_a_wait_that_is_not_a_number_of_seconds(tmp_path):
+    result = run_cli("ingest", "--data", DATA_DIR, "--db", tmp_path / "kb.db", "--wait", "nan")
+    assert result.exit_code == 2 and "--wait" in result.output
