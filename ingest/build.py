@@ -101,6 +101,7 @@ def write_database(
     previous_db, the kb.db being replaced, lends the work it already did for identical inputs.
     """
     previous = _open_previous(previous_db)
+    as_at = dt.date.today()
     events = timeline_events(kb)
     timeline_hash = events_hash(events)
     # Each table's rows are made just before they are written and dropped after, to bound memory.
@@ -114,7 +115,7 @@ def write_database(
         "rules": lambda: rows(kb.rules),
         "sources": lambda: rows([source for rule in kb.rules for source in rule.sources]),
         "coverage": lambda: rows(kb.coverage),
-        "comparison": lambda: rows(comparison_rows(kb)),
+        "comparison": lambda: rows(comparison_rows(kb, as_at)),
         "events": lambda: rows(events),
         "figures": lambda: rows(
             [_previous_figure(previous, "timeline", timeline_hash) or drawn_timeline(events, timeline_hash)]
@@ -140,6 +141,7 @@ def write_database(
             on_step()
     if previous is not None:
         previous.close()
+    db.create_view("rule_lines", RULE_LINES_SQL)
     dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     if dangling:  # validation rules these out; a hit here is a bug in the ingest, not in the data
         raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
@@ -154,6 +156,22 @@ class RemovalsRefused(RuntimeError):
     def __init__(self, lines: list[ReportLine], removed: list[str]):
         super().__init__(f"{len(removed)} rule(s) would be removed: {', '.join(removed)}")
         self.lines, self.removed = lines, removed
+
+
+# Every rule as a line of the comparison, with what a reader needs beside it. Not filtered by date: the site's
+# compare queries and /compare page take the lines in force on the day asked (in_force_on), so they and the
+# comparison table (the same selection, on the build day) cannot disagree.
+RULE_LINES_SQL = """
+select dimensions.sort_order, dimensions.id as dimension, dimensions.domain, dimensions.label_en as question_label,
+  dimensions.question_en as question, rules.jurisdiction as country, rules.id as rule_id, rules.title_en as title,
+  rules.answer_line, rules.citation, rules.provision, rules.status, rules.status_warning, rules.verification,
+  rules.effective_from, rules.effective_to, rules.confirmed_until, rules.last_verified,
+  instruments.official_url, instruments.id as instrument_id, coverage.complete_from as coverage_from
+from rules
+join dimensions on dimensions.id = rules.dimension_id
+join instruments on instruments.id = rules.instrument_id
+left join coverage on coverage.jurisdiction = rules.jurisdiction and coverage.domain = rules.domain
+"""
 
 
 @dataclass

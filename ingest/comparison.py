@@ -1,18 +1,21 @@
-"""Comparison: each question with Thailand's and Portugal's current answers side by side.
+"""Comparison: each question with Thailand's and Portugal's answers side by side, for a day.
 
-One formatter (answer_line, citation) states how a rule reads in an answer;
-the comparison table is made from it in plain Python, one row per question.
+A rule answers on a day when it is in force that day (plugins/regkb_site.py:
+in_force_on, the one definition the site's /compare page and queries use too);
+rules adopted or proposed but not yet applying are listed apart, as pending.
+Each rule reads in an answer as its answer_line (derive.py), stated once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+
+from plugins.regkb_site import in_force_on
 
 from .models import ComparisonRow, KnowledgeBase, Rule, RuleJurisdiction, Status
 
-# In an answer, what applies now comes first, then what is coming, then what has ended.
-ANSWER_ORDER = {Status.in_force: 0, Status.unconfirmed: 0, Status.adopted: 1, Status.proposed: 2, Status.expired: 3}
-CURRENT = {Status.in_force, Status.unconfirmed, Status.adopted, Status.proposed}
+PENDING = {Status.adopted, Status.proposed}
 
 
 def status_mark(rule: Rule) -> str:
@@ -21,8 +24,10 @@ def status_mark(rule: Rule) -> str:
         return ""
     if rule.status == Status.unconfirmed:
         return f"[unconfirmed after {rule.confirmed_until}] "
-    if rule.status == Status.proposed and rule.confirmed_until:
-        return f"[proposed; status after {rule.confirmed_until} not found] "
+    if rule.status == Status.proposed:
+        return f"[proposed; status after {rule.confirmed_until} not found] " if rule.confirmed_until else "[proposed] "
+    if rule.status == Status.adopted and rule.effective_from:
+        return f"[adopted; applies from {rule.effective_from}] "
     return f"[{rule.status}{' ' + str(rule.effective_to) if rule.effective_to else ''}] "
 
 
@@ -31,43 +36,32 @@ def answer_line(rule: Rule) -> str:
     return f"{status_mark(rule)}{rule.title_en}: {rule.summary_en}"
 
 
-def citation(instrument_citation: str, provision: str | None) -> str:
-    """How a rule is cited: the instrument as lawyers write it, then the provision."""
-    return instrument_citation + (f", {provision}" if provision else "")
-
-
-def is_current(rule: Rule) -> bool:
-    """Part of today's answer: in force, unconfirmed, adopted or proposed, or expired with no successor.
-
-    A rule that expired with no successor in the data is the last known state of
-    its question and must not vanish from the comparison.
-    """
-    return rule.status in CURRENT or (rule.status == Status.expired and rule.superseded_by is None)
-
-
-def _answer_order(rule: Rule) -> tuple:
-    return (
-        ANSWER_ORDER.get(rule.status, len(ANSWER_ORDER)),
-        rule.effective_from is None,
-        rule.effective_from or "",
-        rule.id,
+def applies_on(rule: Rule, day: dt.date) -> bool:
+    return in_force_on(
+        rule.effective_from.isoformat() if rule.effective_from else None,
+        rule.effective_to.isoformat() if rule.effective_to else None,
+        rule.status,
+        None,
+        day.isoformat(),
     )
 
 
-def answering_rules(rules: Iterable[Rule]) -> list[Rule]:
-    """The rules that make up a country's answer to a question, in reading order.
-
-    The current ones when there are any; otherwise every rule, with its status,
-    so no answer is blank while the country has a rule on the question.
-    """
-    rules = list(rules)
-    current = [rule for rule in rules if is_current(rule)]
-    return sorted(current or rules, key=_answer_order)
+def is_pending(rule: Rule, day: dt.date) -> bool:
+    """Adopted or proposed, and not applying on day."""
+    return rule.status in PENDING and not applies_on(rule, day)
 
 
-def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
-    """One row per comparison question, with each country's current answer, rules and citations."""
-    citations = {instrument.id: instrument.citation for instrument in kb.instruments}
+def _reading_order(rule: Rule) -> tuple:
+    return (rule.effective_from is None, rule.effective_from or dt.date.min, rule.id)
+
+
+def answering_rules(rules: Iterable[Rule], day: dt.date) -> list[Rule]:
+    """The rules that make up a country's answer to a question on day, in reading order."""
+    return sorted((rule for rule in rules if applies_on(rule, day)), key=_reading_order)
+
+
+def comparison_rows(kb: KnowledgeBase, day: dt.date) -> list[ComparisonRow]:
+    """One row per comparison question, with each country's answer on day, its rules, citations and pending rules."""
     by_question: dict[tuple[str, str], list[Rule]] = {}
     for rule in kb.rules:
         by_question.setdefault((rule.dimension_id, str(rule.jurisdiction)), []).append(rule)
@@ -75,11 +69,13 @@ def comparison_rows(kb: KnowledgeBase) -> list[ComparisonRow]:
     for dimension in kb.dimensions:
         row: dict = {"dimension": dimension.id, "domain": dimension.domain, "question": dimension.question_en}
         for country in RuleJurisdiction:
-            answering = answering_rules(by_question.get((dimension.id, str(country)), []))
-            cited = [citation(citations[str(rule.instrument_id)], rule.provision) for rule in answering]
+            rules = by_question.get((dimension.id, str(country)), [])
+            answering = answering_rules(rules, day)
+            pending = sorted((rule for rule in rules if is_pending(rule, day)), key=_reading_order)
             prefix = country.lower()
-            row[f"{prefix}_answer"] = "\n".join(answer_line(rule) for rule in answering) or None
+            row[f"{prefix}_answer"] = "\n".join(str(rule.answer_line) for rule in answering) or None
             row[f"{prefix}_rules"] = ", ".join(rule.id for rule in answering) or None
-            row[f"{prefix}_citations"] = "; ".join(dict.fromkeys(cited)) or None
-        table.append(ComparisonRow(**row, sort_order=dimension.sort_order))
+            row[f"{prefix}_citations"] = "; ".join(dict.fromkeys(str(rule.citation) for rule in answering)) or None
+            row[f"{prefix}_pending"] = "\n".join(str(rule.answer_line) for rule in pending) or None
+        table.append(ComparisonRow(**row, sort_order=dimension.sort_order, as_at=day))
     return table

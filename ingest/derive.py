@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .comparison import answer_line
 from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase, Rule, Status
 
 ECB_SOURCE = (
@@ -45,6 +46,7 @@ def resolve_context(kb: KnowledgeBase) -> None:
             rule.origin = ORIGIN_OF[instrument.jurisdiction]
             rule.instrument_id = instrument.id
             rule.authority_id = rule.authority_id or instrument.authority_id
+            rule.citation = instrument.citation + (f", {rule.provision}" if rule.provision else "")
             for position, source in enumerate(rule.sources, start=1):
                 source.id = f"{rule.id}:{position}"
                 source.rule_id = rule.id
@@ -105,5 +107,6 @@ def derive(kb: KnowledgeBase) -> None:
     resolve_context(kb)
     for rule in kb.rules:
         rule.status_warning = status_warning(rule)
+        rule.answer_line = answer_line(rule)
     fill_fx_rates(kb)
     derive_threshold_eur(kb)

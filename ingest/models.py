@@ -424,6 +424,11 @@ class Rule(Record):
         default=None, description='Section or article, e.g. "s.77/1(10/1)", "art. 10.º n.º 4".'
     )
     instrument_id: str | None = derived("The legal instrument containing the provision. Derived from the file.")
+    citation: str | None = derived("How the rule is cited: the instrument as lawyers write it, then the provision.")
+    answer_line: str | None = derived(
+        "The rule as a line of its country's answer: its status in brackets when a reader must know it, then its "
+        "title and summary."
+    )
     introduced_by: Slug | None = Field(
         default=None,
         description="The later act that introduced (or last rewrote) this provision's wording, when the "
@@ -646,17 +651,25 @@ class ComparisonRow(Record):
     question: Text = Field(description="The question, as a researcher would ask it.")
     th_answer: str | None = Field(
         default=None,
-        description="Thailand's answer: its rules in force, adopted or "
-        "proposed, and expired ones with no successor, one per line, with the status (and "
-        "end date) in brackets when not in force.",
+        description="Thailand's answer on the as_at day: its rules in force then, one line each; a rule whose "
+        "status no source settles says so in brackets ([unconfirmed after DATE]).",
     )
     th_rules: str | None = Field(default=None, description="Ids of the Thai rules behind the answer.")
     th_citations: str | None = Field(default=None, description="Citations (instrument, provision) of the Thai rules.")
+    th_pending: str | None = Field(
+        default=None,
+        description="Thai rules adopted but not yet applying, or proposed, one per line with their status: what "
+        "may change the answer.",
+    )
     pt_answer: str | None = Field(default=None, description="Portugal's answer (EU law applying in Portugal included).")
     pt_rules: str | None = Field(default=None, description="Ids of the Portuguese rules behind the answer.")
     pt_citations: str | None = Field(
         default=None, description="Citations (instrument, provision) of the Portuguese rules."
     )
+    pt_pending: str | None = Field(
+        default=None, description="Portuguese (and EU) rules adopted but not yet applying, or proposed."
+    )
+    as_at: dt.date = Field(description="The day the answers are for: the day kb.db was built (/compare gives any day).")
     sort_order: int = Field(description="Position of the question in the comparison.")
 
 

@@ -22,7 +22,15 @@ TRACKED = ("rules", "instruments")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Not compared: the history columns themselves, and figures that follow from another table
 # (threshold_eur moves with fx_rates), so one edited figure gives one line of report.
-HISTORY_FIELDS = {"first_seen", "last_changed", "threshold_eur", "threshold_fx_date", "status_warning"}
+HISTORY_FIELDS = {
+    "first_seen",
+    "last_changed",
+    "threshold_eur",
+    "threshold_fx_date",
+    "status_warning",
+    "citation",
+    "answer_line",
+}
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
 

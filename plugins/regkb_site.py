@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import urllib.parse
 from collections import OrderedDict
 
 from datasette import hookimpl
@@ -113,6 +114,7 @@ def response_cache(
     return cached_app
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
@@ -178,11 +180,28 @@ def asgi_wrapper(datasette):
                 await app(scope, receive, send)
                 return
 
+            bom_pending = scope["path"].endswith(".csv") and b"_bom=1" in scope.get("query_string", b"").split(b"&")
+
             async def with_headers(message):
+                nonlocal bom_pending
                 if message["type"] == "http.response.start":
                     present = {name.lower() for name, _ in message["headers"]}
                     extra = [header for header in SECURITY_HEADERS if header[0] not in present]
-                    message = dict(message, headers=[*message["headers"], *extra])
+                    headers = [*message["headers"], *extra]
+                    if bom_pending and message["status"] == 200:
+                        # Excel reads a CSV as UTF-8 (Thai, "n.º") only when it starts with a byte-order mark.
+                        headers = [
+                            (name, str(int(value) + len(UTF8_BOM)).encode())
+                            if name.lower() == b"content-length"
+                            else (name, value)
+                            for name, value in headers
+                        ]
+                    else:
+                        bom_pending = False
+                    message = dict(message, headers=headers)
+                elif message["type"] == "http.response.body" and bom_pending:
+                    message = dict(message, body=UTF8_BOM + message.get("body", b""))
+                    bom_pending = False
                 await send(message)
 
             if scope["method"] not in READ_METHODS:
@@ -244,9 +263,89 @@ async def timeline_svg(datasette):
     )
 
 
+PENDING_SQL = """
+select * from rule_lines where status in ('adopted', 'proposed')
+  and not in_force_on(effective_from, effective_to, status, last_verified, :date)
+  and coalesce(nullif(:domain, ''), domain) = domain
+order by sort_order, country desc, rule_id
+"""
+
+
+async def compare_page(datasette, request):
+    """/compare?date=YYYY-MM-DD&domain=...: the two countries side by side, question by question, as at a date.
+
+    The lines come from the compare_rules canned query (metadata.yml), so the page, its CSV and JSON exports and
+    the comparison table (the same selection on the build day) agree.
+    """
+    db = served_database(datasette)
+    today = dt.date.today().isoformat()
+    day = request.args.get("date") or today
+    domain = request.args.get("domain") or ""
+    try:
+        iso_day(day)
+    except ValueError as error:
+        return Response.text(f"Bad request: {error}", status=400)
+    domains = [row["domain"] for row in (await db.execute("select distinct domain from dimensions order by 1")).rows]
+    if domain and domain not in domains:
+        return Response.text(f"Bad request: domain must be one of {', '.join(domains)} or empty", status=400)
+    canned = await datasette.get_canned_query(db.name, "compare_rules", None)
+    lines = (await db.execute(canned["sql"], {"date": day, "domain": domain})).rows
+    pending = (await db.execute(PENDING_SQL, {"date": day, "domain": domain})).rows if day >= today else []
+    questions = (
+        await db.execute(
+            "select id, domain, label_en, question_en from dimensions "
+            "where coalesce(nullif(:domain, ''), domain) = domain order by sort_order",
+            {"domain": domain},
+        )
+    ).rows
+    coverage = {
+        (row["jurisdiction"], row["domain"]): row["complete_from"]
+        for row in (await db.execute("select * from coverage")).rows
+    }
+    countries = [("TH", "Thailand"), ("PT", "Portugal (with EU law)")]
+    sections = []
+    for question in questions:
+        answers = []
+        for code, name in countries:
+            starts = coverage.get((code, question["domain"]))
+            answers.append(
+                {
+                    "code": code,
+                    "name": name,
+                    "lines": [
+                        dict(line) for line in lines if line["dimension"] == question["id"] and line["country"] == code
+                    ],
+                    "pending": [
+                        dict(line)
+                        for line in pending
+                        if line["dimension"] == question["id"] and line["country"] == code
+                    ],
+                    "coverage_warning": (
+                        f"The data claims completeness for {name} on this domain from {starts} only: "
+                        "rules before that date may be missing."
+                    )
+                    if starts and day < starts
+                    else None,
+                }
+            )
+        sections.append({"question": dict(question), "answers": answers})
+    built = (await db.execute("select at, git_commit from ingest_runs order by id desc limit 1")).first()
+    context = {
+        "kb_name": db.name,
+        "day": day,
+        "today": today,
+        "domain": domain,
+        "domains": domains,
+        "sections": sections,
+        "built": dict(built) if built else {},
+        "query": urllib.parse.urlencode({"date": day, "domain": domain}),
+    }
+    return Response.html(await datasette.render_template("compare.html", context, request=request))
+
+
 @hookimpl
 def register_routes():
-    return [(r"^/-/timeline\.svg$", timeline_svg)]
+    return [(r"^/-/timeline\.svg$", timeline_svg), (r"^/compare$", compare_page)]
 
 
 @hookimpl

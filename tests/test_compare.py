@@ -1,0 +1,106 @@
+"""The citable comparison: /compare for any date, its exports, and its agreement with the comparison table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pandas as pd
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import DATA_DIR, serve
+
+THAI_ESERVICE_VAT = "th-eservice-vat-scope"  # applies from 2021-09-01
+EU_ONE_STOP_SHOP = "pt-oss-ioss-special-schemes"  # applies from 2021-07-01
+WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def rule_ids_on(html: str) -> set[str]:
+    return set(re.findall(r'class="rule-link" href="/kb/rules/([^"]+)"', html))
+
+
+async def test_compare_before_and_after_the_2021_packages(datasette):
+    before = (await datasette.client.get("/compare?date=2020-01-01")).text
+    today = (await datasette.client.get("/compare")).text
+    assert THAI_ESERVICE_VAT not in rule_ids_on(before) and EU_ONE_STOP_SHOP not in rule_ids_on(before)
+    assert {THAI_ESERVICE_VAT, EU_ONE_STOP_SHOP} <= rule_ids_on(today)
+    assert "as at 2020-01-01" in before and f"as at {dt.date.today().isoformat()}" in today
+
+
+async def test_the_page_the_tidy_export_and_the_comparison_table_agree_today(datasette):
+    today = dt.date.today().isoformat()
+    page = (await datasette.client.get(f"/compare?date={today}")).text
+    tidy = (await datasette.client.get(f"/kb/compare_rules.json?date={today}&_shape=array&_size=max")).json()
+    assert rule_ids_on(page) == {row["rule_id"] for row in tidy}
+    for row in tidy:  # every line shows the verification level the export gives
+        line = page[page.index(f'href="/kb/rules/{row["rule_id"]}"') - 400:page.index(f'href="/kb/rules/{row["rule_id"]}"')]
+        assert f"verification-{row['verification']}" in line, row["rule_id"]
+    table = (await datasette.client.get("/kb/comparison.json?_shape=array&_size=max")).json()
+    in_table = {rule for row in table for column in ("th_rules", "pt_rules") for rule in (row[column] or "").split(", ")
+                if rule}
+    assert in_table == {row["rule_id"] for row in tidy}
+    assert {row["as_at"] for row in table} == {today}
+
+
+async def test_a_date_before_the_claimed_coverage_is_shown_with_a_warning(datasette):
+    page = (await datasette.client.get("/compare?date=2016-01-01")).text
+    assert "claims completeness for Portugal (with EU law) on this domain from 2024-02-17" in page
+
+
+@pytest.mark.parametrize("path, parameter", [("/compare?date=2021-1-1", "date"), ("/compare?date=01/01/2021", "date"),
+                                             ("/compare?date=not-a-date", "date"), ("/compare?domain=tax", "domain")])
+async def test_compare_refuses_a_bad_parameter_naming_it(datasette, path, parameter):
+    response = await datasette.client.get(path)
+    assert response.status_code == 400 and parameter in response.text
+
+
+async def test_the_excel_csv_opens_with_thai_intact(datasette):
+    response = await datasette.client.get("/kb/compare_rules.csv?date=2024-01-01&domain=&_stream=on&_size=max"
+                                          "&_bom=1&_dl=1")
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    frame = pd.read_csv(io.BytesIO(response.content), encoding="utf-8-sig")
+    assert list(frame.columns)[:4] == ["question", "dimension", "domain", "country"]
+    rules = (await datasette.client.get("/kb/rules.csv?_stream=on&_size=max&_bom=1&_dl=1")).content
+    native = pd.read_csv(io.BytesIO(rules), encoding="utf-8-sig")["text_native"].dropna()
+    assert native.str.contains("ภาษี").any()
+    plain = (await datasette.client.get("/kb/rules.csv?_stream=on&_size=max")).content
+    assert not plain.startswith(b"\xef\xbb\xbf")  # programs get the file as it is
+
+
+@pytest.fixture(scope="module")
+def site(built_db):
+    with serve(built_db, DATA_DIR) as base:
+        yield base
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_compare_reads_at_desktop_and_phone_width(browser, site, width, request):
+    context = browser.new_context(viewport=WIDTHS[width])
+    page = context.new_page()
+    try:
+        page.goto(site + "/compare?date=2024-01-01")
+        expect(page.locator("h1")).to_have_text("Thailand and Portugal compared, as at 2024-01-01")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"scrolls sideways by {overflow}px at {width} width"
+        first = page.locator(".compare-question").first
+        headings = first.locator("h3").all_inner_texts()
+        assert headings == ["Thailand", "Portugal (with EU law)"]
+        if width == "phone":  # stacked: Thailand's block above Portugal's
+            th_box, pt_box = (first.locator(f".country-{code}").bounding_box() for code in ("th", "pt"))
+            assert th_box["y"] + th_box["height"] <= pt_box["y"] + 1
+        badge = page.locator(".rule-line .badge").first
+        expect(badge).to_be_visible()
+        page.locator(".compare-index a").first.click()
+        page.select_option("#compare-domain", "ecommerce_tax")
+        page.fill("#compare-date", "2020-01-01")
+        page.locator(".compare-form input[type=submit]").click()
+        page.wait_for_url("**date=2020-01-01**")
+        expect(page.locator("h1")).to_contain_text("2020-01-01")
+    finally:
+        from .conftest import ARTIFACTS
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=False)
+        context.close()
