@@ -74,7 +74,7 @@ def read_previous(db_path: Path) -> Previous:
         snapshot: Snapshot = {}
         for name in TRACKED:
             snapshot[name] = {
-                row["id"]: {key: row[key] for key in row.keys() if key not in HISTORY_FIELDS}  # noqa: SIM118 (sqlite3.Row iterates values)
+                row["id"]: {key: row[key] for key in row.keys() if name != "rules" or key not in HISTORY_FIELDS}  # noqa: SIM118 (sqlite3.Row iterates values)
                 for row in connection.execute(f"select * from [{name}]")
             }
         sources: dict[str, list[dict]] = {}

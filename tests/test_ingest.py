@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pty
 import subprocess
@@ -152,19 +153,21 @@ def test_progress_bars_show_on_a_terminal_and_stay_quiet_when_piped(tmp_path):
     assert "Reading data files" not in piped.output and "Building kb.db" not in piped.output
 
 
-def test_the_comparison_keeps_the_last_known_state_of_each_question(built_db, kb):
-    """Rules in force, adopted or proposed answer the question; so does a rule that expired with no successor."""
+def test_the_comparison_gives_the_rules_in_force_on_the_build_day_and_lists_pending_ones(built_db, kb):
+    """In force (or unconfirmed, with its mark) on the day: in the answer; adopted or proposed: in pending."""
     db = sqlite_utils.Database(built_db)
     for rule in kb.rules:
-        answer = db["comparison"].get(rule.dimension_id)
-        listed = (answer[f"{rule.jurisdiction.lower()}_rules"] or "").split(", ")
-        current = rule.status in ("in_force", "unconfirmed", "adopted", "proposed")
-        last_known = rule.status == "expired" and rule.superseded_by is None
-        if current or last_known:
-            assert rule.id in listed, rule.id
-        if last_known:
-            assert f"[expired {rule.effective_to.isoformat()}] {rule.title_en}" in answer[
-                f"{rule.jurisdiction.lower()}_answer"]
+        row = db["comparison"].get(rule.dimension_id)
+        country = rule.jurisdiction.lower()
+        listed = (row[f"{country}_rules"] or "").split(", ")
+        day = dt.date.fromisoformat(row["as_at"])
+        applies = rule.effective_from is not None and rule.effective_from <= day and (
+            rule.effective_to is None or day <= rule.effective_to) and rule.status not in ("proposed", "rejected")
+        assert (rule.id in listed) == applies, rule.id
+        if rule.status in ("adopted", "proposed") and not applies:
+            assert rule.answer_line in (row[f"{country}_pending"] or ""), rule.id
+        if rule.status == "unconfirmed" and applies:
+            assert f"[unconfirmed after {rule.confirmed_until}] {rule.title_en}" in row[f"{country}_answer"]
 
 
 def count_drawings(monkeypatch) -> list[str]:
