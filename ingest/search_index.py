@@ -17,7 +17,7 @@ import sqlite_utils
 from plugins.thai_search import FTS_TOKENIZER, index_texts, warm_up
 
 from .models import KnowledgeBase
-from .parallel import parallel_map
+from .parallel import MIN_ITEMS_FOR_POOL, parallel_map
 
 
 def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, str]]]:
@@ -103,7 +103,7 @@ def create_search_index(
         hashes = [_text_hash(text) for _, text in chunk]
         known = _previously_indexed(previous, table, [key for key, _ in chunk])
         fresh = [text for (key, text), digest in zip(chunk, hashes, strict=True) if known.get(key, ("",))[0] != digest]
-        if fresh:
+        if len(fresh) >= MIN_ITEMS_FOR_POOL:  # load the dictionary once before the pool forks its workers
             warm_up()
         segmented = iter(parallel_map(index_texts, fresh))
         search.insert_all(
