@@ -35,8 +35,7 @@ from datasette.tracer import capture_traces
 
 from benchmarks.generate import generate
 from ingest.publish import datasette_command, make_datasette
-from plugins.regkb_site import in_force_on
-from plugins.thai_search import fts_query
+from plugins import regkb_site, thai_search
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -162,10 +161,10 @@ def traced_sql(db_path: Path, path: str) -> list[tuple[str, dict]]:
 
 
 def raw_connection(db_path: Path) -> sqlite3.Connection:
+    """The file opened as Datasette opens it, with the site's own SQL functions (registered by the plugins' hooks)."""
     connection = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
-    connection.create_function("escape_fts", 1, fts_query, deterministic=True)
-    connection.create_function("fts_query", 1, fts_query, deterministic=True)
-    connection.create_function("in_force_on", 5, in_force_on, deterministic=True)
+    regkb_site.prepare_connection(connection)
+    thai_search.prepare_connection(connection)
     return connection
 
 
