@@ -115,6 +115,8 @@ def write_database(
         "rules": lambda: rows(kb.rules),
         "sources": lambda: rows([source for rule in kb.rules for source in rule.sources]),
         "coverage": lambda: rows(kb.coverage),
+        "glossary": lambda: rows(kb.glossary),
+        "glossary_sources": lambda: rows([source for term in kb.glossary for source in term.sources]),
         "comparison": lambda: rows(comparison_rows(kb, as_at)),
         "events": lambda: rows(events),
         "figures": lambda: rows(

@@ -50,6 +50,9 @@ def resolve_context(kb: KnowledgeBase) -> None:
             for position, source in enumerate(rule.sources, start=1):
                 source.id = f"{rule.id}:{position}"
                 source.rule_id = rule.id
+    for term in kb.glossary:
+        for glossary_source in term.sources:
+            glossary_source.term_id = term.id
 
 
 def fill_fx_rates(kb: KnowledgeBase) -> None:

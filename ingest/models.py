@@ -777,11 +777,62 @@ class KnowledgeBase:
     dimensions: list[Dimension]
     fx_rates: list[FxRate]
     coverage: list[Coverage]
+    glossary: list[GlossaryTerm]
     instruments: list[Instrument]
 
     @property
     def rules(self) -> list[Rule]:
         return [rule for instrument in self.instruments for rule in instrument.rules]
+
+
+class GlossaryDomain(StrEnum):
+    ott_registration = "ott_registration"
+    ecommerce_tax = "ecommerce_tax"
+    both = "both"
+
+
+TermList = Annotated[list[Text], Field(default_factory=list)]
+
+
+class GlossarySource(Record):
+    """A document that shows a glossary term's wording in one language."""
+
+    foreign_keys = (("term_id", "glossary", "id"),)
+    indexed = ("term_id",)
+
+    term_id: str | None = derived("The glossary term this source supports.")
+    url: Url = Field(description="Address of the document that was read.")
+    title: Text = Field(description="Title of the document.")
+    kind: SourceKind = Field(description="gazette, official_text, regulator or secondary (README, Sources).")
+    language: Text = Field(description="Language of the wording it shows (th, pt, en).")
+    accessed: PastDate = Field(description="Date the document was read.")
+    supports: Text = Field(description="The wording as the document uses it.")
+
+
+class GlossaryTerm(Record):
+    """A term of both questions in English, Thai and Portuguese, with abbreviations and aliases: search expands
+    a query in one language to the others through it."""
+
+    id: Slug = Field(description="Stable slug of the term.")
+    term_en: Text = Field(description="The English term.")
+    term_th: Text | None = Field(default=None, description="The Thai term, as Thai law or an official text words it.")
+    term_pt: Text | None = Field(default=None, description="The Portuguese term, as the law words it.")
+    abbreviations_en: TermList = Field(description="English abbreviations (VAT, OSS ...).")
+    abbreviations_th: TermList = Field(description="Thai abbreviations (กสทช. ...).")
+    abbreviations_pt: TermList = Field(description="Portuguese abbreviations (IVA ...).")
+    aliases_en: TermList = Field(description="Other English words for the same thing.")
+    aliases_th: TermList = Field(description="Other Thai words for the same thing.")
+    aliases_pt: TermList = Field(description="Other Portuguese words for the same thing.")
+    domain: GlossaryDomain = Field(description="ott_registration, ecommerce_tax or both.")
+    definition_en: Text = Field(description="What the term means here, in a line.")
+    note: Text | None = Field(default=None, description="Caveats: a form not confirmed by a source, a choice made.")
+    sources: list[GlossarySource] = Field(min_length=1, description="Documents that show the wording.")
+
+    def forms(self) -> list[str]:
+        """Every way of writing the term, in the three languages: what a search for any one of them also finds."""
+        return [form for form in (self.term_en, self.term_th, self.term_pt, *self.abbreviations_en,
+                                  *self.abbreviations_th, *self.abbreviations_pt, *self.aliases_en,
+                                  *self.aliases_th, *self.aliases_pt) if form]
 
 
 class ColumnDescription(Record):
@@ -803,6 +854,7 @@ REFERENCE_TABLES: dict[str, type[Record]] = {
     "dimensions": Dimension,
     "fx_rates": FxRate,
     "coverage": Coverage,
+    "glossary": GlossaryTerm,
 }
 
 # Which country's answer a jurisdiction's instruments give: EU law applying in Portugal answers for Portugal.
@@ -835,6 +887,8 @@ TABLE_MODELS: dict[str, type[Record]] = {
     "ingest_runs": IngestRun,
     "history_commits": HistoryCommit,
     "changes": Change,
+    "glossary": GlossaryTerm,
+    "glossary_sources": GlossarySource,
     "columns": ColumnDescription,
 }
 

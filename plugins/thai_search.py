@@ -19,6 +19,7 @@ It must register after Datasette's own escape_fts, hence trylast.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import cache, lru_cache
@@ -100,6 +101,13 @@ def normalise(text: str) -> str:
 
 
 MAX_QUERY_CHARACTERS = 500  # segmenting is the costly step; SQL time limits do not reach into Python functions
+LATIN_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def _checked(query: str | None) -> str:
+    if query and len(query) > MAX_QUERY_CHARACTERS:
+        raise ValueError(f"search text is longer than {MAX_QUERY_CHARACTERS} characters")
+    return normalise(query or "")
 
 
 def fts_query(query: str) -> str:
@@ -110,9 +118,71 @@ def fts_query(query: str) -> str:
     no terms at all becomes the empty phrase, which matches nothing. A query
     longer than MAX_QUERY_CHARACTERS is refused (the page answers 400).
     """
-    if query and len(query) > MAX_QUERY_CHARACTERS:
-        raise ValueError(f"search text is longer than {MAX_QUERY_CHARACTERS} characters")
-    return escape_fts(segment_thai(normalise(query or ""))) or '""'
+    return escape_fts(segment_thai(_checked(query))) or '""'
+
+
+Synonyms = dict[str, tuple[str, ...]]  # a form, lower-cased -> every form of its term
+
+
+def _phrase(form: str) -> str:
+    return '"' + segment_thai(form).replace('"', '""') + '"'
+
+
+def _find(form: str, text: str, start: int = 0) -> int:
+    """Where form occurs in text as whole words (Thai has no spaces: any occurrence counts), or -1."""
+    position = text.find(form, start)
+    while position != -1:
+        before = text[position - 1] if position else " "
+        after = text[position + len(form)] if position + len(form) < len(text) else " "
+        thai = bool(THAI_RUN.match(form))
+        if thai or not (LATIN_WORD.match(before) or LATIN_WORD.match(after)):
+            return position
+        position = text.find(form, position + 1)
+    return -1
+
+
+def expanded_query(query: str, synonyms: Synonyms) -> tuple[str, list[str]]:
+    """The FTS5 expression for a query, each glossary term in it widened to all its forms; and those added forms.
+
+    "IVA limiar" searches ("iva" OR "vat" OR "ภาษี มูลค่า เพิ่ม" ...) AND ("limiar" OR "threshold" ...): a term
+    in one language finds rules written in the others, and abbreviations find the words they stand for. The
+    longest known form is matched first, so "one-stop shop" is one term, not three words.
+    """
+    text = _checked(query).lower()
+    groups: list[str] = []
+    added: list[str] = []
+    for form in sorted(synonyms, key=len, reverse=True):
+        position = _find(form, text)
+        while position != -1:
+            forms = synonyms[form]
+            groups.append("(" + " OR ".join(dict.fromkeys(_phrase(other) for other in forms)) + ")")
+            added += [other for other in forms if other.lower() != form and other not in added]
+            text = text[:position] + " " + text[position + len(form) :]
+            position = _find(form, text)
+    rest = escape_fts(segment_thai(text))
+    parts = groups + [term for term in rest.split(" ") if term]
+    return (" AND ".join(parts) if parts else '""'), added
+
+
+def glossary_synonyms(conn) -> Synonyms:
+    """Every form of every glossary term in the connection's kb.db; none when there is no glossary."""
+    try:
+        rows = conn.execute(
+            "select term_en, term_th, term_pt, abbreviations_en, abbreviations_th, abbreviations_pt, "
+            "aliases_en, aliases_th, aliases_pt from glossary"
+        ).fetchall()
+    except Exception:  # another database (Datasette's own), or a kb.db built before the glossary
+        return {}
+    synonyms: Synonyms = {}
+    for row in rows:
+        forms = [normalise(form) for form in row[:3] if form]
+        for listed in row[3:]:
+            forms += [normalise(form) for form in json.loads(listed or "[]") if form]
+        forms = list(dict.fromkeys(forms))
+        for form in forms:
+            if len(form) >= MIN_SUBWORD_CHARS:
+                synonyms.setdefault(form.lower(), tuple(forms))
+    return synonyms
 
 
 def warm_up() -> None:
@@ -127,5 +197,22 @@ def index_texts(text: str) -> tuple[str, str]:
 
 @hookimpl(trylast=True)
 def prepare_connection(conn):
-    conn.create_function("escape_fts", 1, fts_query, deterministic=True)
-    conn.create_function("fts_query", 1, fts_query, deterministic=True)
+    """escape_fts (every search box and ?_search=) and fts_query expand glossary terms; fts_literal does not."""
+    synonyms = glossary_synonyms(conn)
+
+    def expanded(query: str) -> str:
+        return expanded_query(query, synonyms)[0]
+
+    def also_searched(query: str) -> str:
+        return ", ".join(expanded_query(query, synonyms)[1])
+
+    conn.create_function("escape_fts", 1, expanded, deterministic=True)
+    conn.create_function("fts_query", 1, expanded, deterministic=True)
+    conn.create_function("fts_literal", 1, fts_query, deterministic=True)
+    conn.create_function("search_expansion", 1, also_searched, deterministic=True)
+
+
+@hookimpl
+def startup(datasette):
+    """Load the Thai dictionary as the server starts, so the first Thai search is as quick as the next."""
+    warm_up()
