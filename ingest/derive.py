@@ -51,7 +51,8 @@ def resolve_context(kb: KnowledgeBase) -> None:
                 source.id = f"{rule.id}:{position}"
                 source.rule_id = rule.id
     for term in kb.glossary:
-        for glossary_source in term.sources:
+        for position, glossary_source in enumerate(term.sources, start=1):
+            glossary_source.id = f"{term.id}:{position}"
             glossary_source.term_id = term.id
 
 

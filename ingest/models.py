@@ -800,6 +800,7 @@ class GlossarySource(Record):
     foreign_keys = (("term_id", "glossary", "id"),)
     indexed = ("term_id",)
 
+    id: str | None = derived("Source id: the term id and the source's position, e.g. vat:1.")
     term_id: str | None = derived("The glossary term this source supports.")
     url: Url = Field(description="Address of the document that was read.")
     title: Text = Field(description="Title of the document.")
@@ -830,9 +831,21 @@ class GlossaryTerm(Record):
 
     def forms(self) -> list[str]:
         """Every way of writing the term, in the three languages: what a search for any one of them also finds."""
-        return [form for form in (self.term_en, self.term_th, self.term_pt, *self.abbreviations_en,
-                                  *self.abbreviations_th, *self.abbreviations_pt, *self.aliases_en,
-                                  *self.aliases_th, *self.aliases_pt) if form]
+        return [
+            form
+            for form in (
+                self.term_en,
+                self.term_th,
+                self.term_pt,
+                *self.abbreviations_en,
+                *self.abbreviations_th,
+                *self.abbreviations_pt,
+                *self.aliases_en,
+                *self.aliases_th,
+                *self.aliases_pt,
+            )
+            if form
+        ]
 
 
 class ColumnDescription(Record):
