@@ -9,12 +9,13 @@ kb.db.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,17 @@ from .atomic import atomic_target, crash_point, ingest_lock, remove_stale_tempor
 from .comparison import comparison_rows
 from .derive import amendments
 from .figures import drawn_timeline, events_hash
-from .models import NESTED_FIELDS, TABLE_MODELS, Figure, IngestRun, KnowledgeBase, Record, data_dictionary
+from .models import (
+    NESTED_FIELDS,
+    TABLE_MODELS,
+    VOCABULARIES,
+    Figure,
+    IngestRun,
+    KnowledgeBase,
+    Record,
+    data_dictionary,
+    vocabulary_terms,
+)
 from .report import ReportLine
 from .search_index import create_search_index, searchable_texts
 from .timeline import timeline_events
@@ -63,6 +74,10 @@ def _create_table(db: sqlite_utils.Database, name: str, records: list[dict[str, 
     table.insert_all(records, batch_size=1000)
     for column in model.indexed:
         table.create_index([column])
+
+
+def vocabulary_rows(vocabulary: type[StrEnum]) -> list[dict[str, Any]]:
+    return rows(vocabulary_terms(vocabulary))
 
 
 def _previous_figure(previous: sqlite3.Connection | None, name: str, source_hash: str) -> Figure | None:
@@ -106,6 +121,7 @@ def write_database(
     timeline_hash = events_hash(events)
     # Each table's rows are made just before they are written and dropped after, to bound memory.
     tables: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        **{name: functools.partial(vocabulary_rows, vocabulary) for name, vocabulary in VOCABULARIES.items()},
         "jurisdictions": lambda: rows(kb.jurisdictions),
         "authorities": lambda: rows(kb.authorities),
         "dimensions": lambda: rows(kb.dimensions),

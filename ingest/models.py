@@ -322,6 +322,8 @@ class Authority(Record):
 class Dimension(Record):
     """A comparison question that each country answers with one or more rules."""
 
+    foreign_keys = (("domain", "domains", "id"),)
+
     id: Slug = Field(description="Stable slug of the comparison question.")
     domain: Domain = Field(description="ott_registration or ecommerce_tax.")
     label_en: Text = Field(description="Short label of the question.")
@@ -353,7 +355,7 @@ class FxRate(Record):
 class Source(Record):
     """A document actually read to support a rule."""
 
-    foreign_keys = (("rule_id", "rules", "id"),)
+    foreign_keys = (("rule_id", "rules", "id"), ("kind", "source_kinds", "id"))
     indexed = ("rule_id", "kind")
 
     id: str | None = derived("Source id: the rule id and the source's position, e.g. th-vat-rate:1.")
@@ -380,6 +382,11 @@ class Rule(Record):
 
     foreign_keys = (
         ("jurisdiction", "jurisdictions", "code"),
+        ("domain", "domains", "id"),
+        ("topic", "topics", "id"),
+        ("service_type", "service_types", "id"),
+        ("status", "statuses", "id"),
+        ("verification", "verifications", "id"),
         ("instrument_id", "instruments", "id"),
         ("authority_id", "authorities", "id"),
         ("dimension_id", "dimensions", "id"),
@@ -550,6 +557,8 @@ class Instrument(Record):
 
     foreign_keys = (
         ("jurisdiction", "jurisdictions", "code"),
+        ("instrument_type", "instrument_types", "id"),
+        ("status", "statuses", "id"),
         ("authority_id", "authorities", "id"),
         ("transposes", "instruments", "id"),
     )
@@ -643,7 +652,7 @@ class ComparisonRow(Record):
     """One comparison question with Thailand's and Portugal's current answers side by side (built from rules)."""
 
     primary_key = "dimension"
-    foreign_keys = (("dimension", "dimensions", "id"),)
+    foreign_keys = (("dimension", "dimensions", "id"), ("domain", "domains", "id"))
     indexed = ("domain",)
 
     dimension: Slug = Field(description="The comparison question (dimensions.id).")
@@ -848,6 +857,48 @@ class GlossaryTerm(Record):
         ]
 
 
+class VocabularyTerm(Record):
+    """One value of a controlled vocabulary and the label the site shows for it (a lookup table per vocabulary)."""
+
+    id: str = Field(description="The value as stored in the data (in_force, ecommerce_tax ...).")
+    label: str = Field(description="The value in words, as the site shows it.")
+
+
+# Labels where the value's own words, capitalised, would read wrongly; every other label is derived.
+LABELS = {
+    "in_force": "In force",
+    "ecommerce_tax": "E-commerce tax",
+    "ott_registration": "OTT and platform registration",
+    "vod": "Video on demand",
+    "e_service": "E-services",
+    "eu_directive": "EU directive",
+    "eu_regulation": "EU regulation",
+    "eu_decision": "EU decision",
+    "decree_law": "Decree-law",
+    "official_text": "Official text",
+    "status_note": "Status note",
+    "all": "All services",
+}
+
+# The lookup tables made from the vocabularies, so Datasette shows labels in facets, cells and filters.
+VOCABULARIES: dict[str, type[StrEnum]] = {
+    "statuses": Status,
+    "domains": Domain,
+    "topics": Topic,
+    "service_types": ServiceType,
+    "verifications": Verification,
+    "instrument_types": InstrumentType,
+    "source_kinds": SourceKind,
+}
+
+
+def vocabulary_terms(vocabulary: type[StrEnum]) -> list[VocabularyTerm]:
+    return [
+        VocabularyTerm(id=value.value, label=LABELS.get(value.value, value.value.replace("_", " ").capitalize()))
+        for value in vocabulary
+    ]
+
+
 class ColumnDescription(Record):
     """The data dictionary: what every table and column of kb.db holds, from the contract's models.
 
@@ -885,6 +936,7 @@ ORIGIN_OF: dict[JurisdictionCode, Origin] = {
 
 # Every table of kb.db built from a model, in build order: the names are the public interface.
 TABLE_MODELS: dict[str, type[Record]] = {
+    **dict.fromkeys(VOCABULARIES, VocabularyTerm),
     "jurisdictions": Jurisdiction,
     "authorities": Authority,
     "dimensions": Dimension,

@@ -132,3 +132,14 @@ async def test_errors_and_large_exports_are_not_cached(datasette):
     await cached(scope, None, send)
     await cached(scope, None, send)
     assert all(header != (b"x-regkb-cache", b"hit") for message in sent for header in message.get("headers", []))
+
+
+async def test_facets_and_cells_show_labels_not_codes(datasette):
+    from ingest.models import VOCABULARIES, vocabulary_terms
+
+    page = (await datasette.client.get("/kb/rules?_facet=status&_facet=domain")).text
+    for label in ("In force", "E-commerce tax", "OTT and platform registration", "Thailand"):
+        assert label in page, label
+    for name, vocabulary in VOCABULARIES.items():
+        shown = await get_json(datasette, f"/kb/{name}.json?_shape=array")
+        assert [row["id"] for row in shown] == [term.id for term in vocabulary_terms(vocabulary)]
