@@ -356,9 +356,9 @@ def extra_template_vars(template, database, table, view_name, request, datasette
     async def rule_sources():
         rule_id = request.url_vars.get("pks")
         rule = await db.execute(
-            "select rules.*, instruments.citation, instruments.title_native as instrument_title_native, "
-            "instruments.official_url from rules join instruments on instruments.id = rules.instrument_id "
-            "where rules.id = ?",
+            "select rules.*, instruments.title_native as instrument_title_native, instruments.official_url, "
+            "instruments.eli as instrument_eli, instruments.celex as instrument_celex "
+            "from rules join instruments on instruments.id = rules.instrument_id where rules.id = ?",
             [rule_id],
         )
         sources = await db.execute(
@@ -366,8 +366,11 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             "where rule_id = ? order by id",
             [rule_id],
         )
+        built = (await db.execute("select at, git_commit from ingest_runs order by id desc limit 1")).first()
         return {
             "kb_name": db.name,
+            "rule_permalink": datasette.absolute_url(request, datasette.urls.row(db.name, "rules", rule_id)),
+            "data_version": dict(built) if built else {},
             "rule": dict(rule.first() or {}),
             "rule_sources": [dict(row) for row in sources.rows],
         }
@@ -400,6 +403,16 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             },
         }
 
+    async def coverage_rows():
+        result = await db.execute(
+            "select coverage.jurisdiction, domains.label as domain, coverage.complete_from, coverage.notes "
+            "from coverage join domains on domains.id = coverage.domain "
+            "order by coverage.jurisdiction desc, coverage.domain"
+        )
+        return {"kb_name": db.name, "coverage_rows": [dict(row) for row in result.rows]}
+
+    if template == "pages/about.html":
+        return coverage_rows
     if view_name == "row" and table == "rules":
         return rule_sources
     if view_name == "row" and table == "instruments":

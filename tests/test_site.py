@@ -143,3 +143,21 @@ async def test_facets_and_cells_show_labels_not_codes(datasette):
     for name, vocabulary in VOCABULARIES.items():
         shown = await get_json(datasette, f"/kb/{name}.json?_shape=array")
         assert [row["id"] for row in shown] == [term.id for term in vocabulary_terms(vocabulary)]
+
+
+async def test_the_about_page_explains_coverage_verification_and_citing(datasette, kb):
+    page = (await datasette.client.get("/about")).text
+    for coverage in kb.coverage:
+        assert str(coverage.complete_from) in page
+    for words in ("official", "secondary", "unverified", "unconfirmed after DATE", "How to cite", "_shape=array"):
+        assert words in page, words
+
+
+async def test_a_rule_page_says_how_to_cite_it(datasette, kb, built_db):
+    rule = next(rule for rule in kb.rules if rule.status == "unconfirmed")
+    page = (await datasette.client.get(f"/kb/rules/{rule.id}")).text
+    cite = page[page.index("Cite this rule"):page.index("<h2>Sources</h2>")]
+    commit = sqlite_utils.Database(built_db)["ingest_runs"].get(1)["git_commit"]
+    assert f"http://localhost/kb/rules/{rule.id}" in cite and str(rule.last_verified) in cite
+    assert str(escape(rule.citation)) in cite and (commit is None or commit[:12] in cite)
+    assert f"<title>{escape(rule.title_en)} · regkb</title>" in page
