@@ -249,7 +249,13 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float, al
     type=click.IntRange(1, 64),
     help="Server processes sharing the port; use one per core under heavy load.",
 )
-def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed",
+    multiple=True,
+    help="A host name the site answers for besides loopback (repeatable); other Host headers get 400.",
+)
+def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int, allowed: tuple[str, ...]) -> None:
     """Serve kb.db read-only with Datasette, building it first if it is missing or stale.
 
     kb.db is stale when any file under --data is newer than it.
@@ -272,6 +278,8 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int) -> 
             fg="yellow",
             bold=True,
         )
+    names = [*allowed, *([host] if host not in ("0.0.0.0", "::") else [])]
+    os.environ["REGKB_ALLOWED_HOSTS"] = ",".join(names)  # read by plugins/regkb_site.py in every worker
     click.echo(f"serving {db_path} on http://{host}:{port}/")
     if workers > 1:
         serve_with_workers(db_path, host, port, workers)

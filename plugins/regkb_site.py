@@ -9,6 +9,7 @@ the ingest and the tests import in_force_on from here, so the rule is stated onc
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import urllib.parse
 from collections import OrderedDict
@@ -130,6 +131,26 @@ SECURITY_HEADERS = [
 MAX_SQL_VALUE_BYTES = 20_000_000
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+ALLOWED_HOSTS_VARIABLE = "REGKB_ALLOWED_HOSTS"
+
+
+def allowed_hosts(datasette) -> set[str]:
+    """Host names the site answers for: loopback, metadata.yml's plugins.regkb_site.allowed_hosts, and
+    $REGKB_ALLOWED_HOSTS (comma-separated; `regkb serve --allowed-host` sets it)."""
+    configured = (datasette.plugin_config("regkb_site") or {}).get("allowed_hosts") or []
+    from_environment = [name for name in os.environ.get(ALLOWED_HOSTS_VARIABLE, "").split(",") if name]
+    return LOOPBACK_HOSTS | {name.lower() for name in [*configured, *from_environment]}
+
+
+def host_name(scope) -> str:
+    """The Host header without its port ([::1]:8001 -> ::1)."""
+    host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").lower()
+    if host.startswith("["):
+        return host[1:].split("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 async def request_problem(datasette, scope) -> str | None:
     """Why a request's parameters cannot be answered (to be sent as HTTP 400 naming the parameter), or None.
 
@@ -174,6 +195,7 @@ def asgi_wrapper(datasette):
 
     def wrap(app):
         cached = response_cache(app)
+        hosts = allowed_hosts(datasette)
 
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
@@ -215,6 +237,10 @@ def asgi_wrapper(datasette):
                     if not name.startswith("_")
                 ]
                 await Response.json(listing).asgi_send(with_headers)
+                return
+            if host_name(scope) not in hosts:
+                message = f"Bad request: host {host_name(scope)!r} is not served here (allowed_hosts)"
+                await Response.text(message, status=400).asgi_send(with_headers)
                 return
             problem = await request_problem(datasette, scope)
             if problem:

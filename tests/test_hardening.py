@@ -10,11 +10,23 @@ from plugins.regkb_site import MAX_SQL_VALUE_BYTES
 from plugins.thai_search import MAX_QUERY_CHARACTERS
 
 
-async def test_a_forged_host_never_reaches_another_visitors_page(datasette):
+async def test_a_host_not_configured_is_refused_and_never_reaches_another_visitor(datasette):
     forged = await datasette.client.get("/kb/rules?_size=5", headers={"host": "evil.example"})
-    assert "evil.example" in forged.text  # Datasette builds its next-page links from the Host header
+    assert forged.status_code == 400 and "host 'evil.example' is not served here" in forged.text
     honest = await datasette.client.get("/kb/rules?_size=5")
+    assert honest.status_code == 200
     assert "evil.example" not in honest.text and "evil.example" not in str(honest.headers)
+
+
+async def test_a_configured_host_is_served_and_cached_apart(built_db, monkeypatch):
+    from ingest.publish import make_datasette
+
+    monkeypatch.setenv("REGKB_ALLOWED_HOSTS", "regkb.example.org")
+    site = make_datasette(built_db)
+    public = await site.client.get("/kb/rules?_size=5", headers={"host": "regkb.example.org"})
+    local = await site.client.get("/kb/rules?_size=5")
+    assert public.status_code == local.status_code == 200
+    assert "regkb.example.org" not in local.text and local.headers.get("x-regkb-cache") != "hit"
 
 
 async def test_responses_that_set_a_cookie_are_never_replayed(datasette):
