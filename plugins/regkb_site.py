@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sqlite3
 import urllib.parse
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from datasette import hookimpl
 from datasette.filters import FilterArguments
 from datasette.utils.asgi import BadRequest, Response
+from markupsafe import Markup, escape
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -369,9 +371,80 @@ async def compare_page(datasette, request):
     return Response.html(await datasette.render_template("compare.html", context, request=request))
 
 
+MARK_START, MARK_END = "\ue000", "\ue001"  # private-use characters: never in the data, safe around an escape
+SEARCH_SQL = """
+select 'rule' as kind, rules.id as id, rules.title_en as title, rules.jurisdiction as country, statuses.label as status,
+  rules.status as status_id, rules.verification, rules.status_warning,
+  snippet(rules_search_fts, 0, :start, :end, ' … ', 24) as snippet, bm25(rules_search_fts) as score,
+  rules.status not in ('in_force', 'unconfirmed') as ended_or_pending
+from rules_search_fts
+join rules_search on rules_search.key_rowid = rules_search_fts.rowid
+join rules on rules.id = rules_search.id
+join statuses on statuses.id = rules.status
+where rules_search_fts match fts_query(:q)
+union all
+select 'instrument', instruments.id, instruments.citation, instruments.jurisdiction, statuses.label,
+  instruments.status, null, null, snippet(instruments_search_fts, 0, :start, :end, ' … ', 24),
+  bm25(instruments_search_fts), instruments.status not in ('in_force', 'unconfirmed')
+from instruments_search_fts
+join instruments_search on instruments_search.key_rowid = instruments_search_fts.rowid
+join instruments on instruments.id = instruments_search.id
+join statuses on statuses.id = instruments.status
+where instruments_search_fts match fts_query(:q)
+order by score, ended_or_pending, kind desc, id
+limit 100
+"""
+# The index holds Thai segmented into words; a snippet is shown without those spaces (a highlight mark may sit
+# on either side). A space the text itself had between two Thai phrases goes too: the index cannot tell them apart.
+THAI_SPACE = re.compile(r"(?<=[\u0E00-\u0E7F\ue001]) (?=[\u0E00-\u0E7F\ue000])")
+
+
+def readable_snippet(snippet: str) -> Markup:
+    """A snippet as the text reads: no segmenter spaces between Thai words, matches marked, everything escaped."""
+    text = str(escape(THAI_SPACE.sub("", snippet or "")))
+    return Markup(text.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def relevance_words(score: float, best: float) -> str:
+    """bm25 as a person reads it, against the best result of the same search (scores are negative: lower is better)."""
+    share = score / best if best else 0
+    return (
+        "best match"
+        if share >= 0.999
+        else "strong match"
+        if share >= 0.66
+        else "fair match"
+        if share >= 0.33
+        else "weak match"
+    )
+
+
+async def search_page(datasette, request):
+    """/search?q=...: result cards in relevance order (in-force first among equals), with what else was searched."""
+    db = served_database(datasette)
+    query = request.args.get("q") or ""
+    results: list[dict] = []
+    also: str = ""
+    if query.strip():
+        try:
+            rows = (await db.execute(SEARCH_SQL, {"q": query, "start": MARK_START, "end": MARK_END})).rows
+            also = (await db.execute("select search_expansion(:q)", {"q": query})).first()[0] or ""
+        except sqlite3.OperationalError as error:  # fts_query refused the text (too long): the visitor's mistake
+            if "user-defined function" not in str(error):
+                raise
+            return Response.text("Bad request: q: the search text is too long", status=400)
+        best = rows[0]["score"] if rows else 0
+        results = [
+            dict(row, snippet=readable_snippet(row["snippet"]), relevance=relevance_words(row["score"], best))
+            for row in rows
+        ]
+    context = {"kb_name": db.name, "q": query, "results": results, "also": also}
+    return Response.html(await datasette.render_template("search.html", context, request=request))
+
+
 @hookimpl
 def register_routes():
-    return [(r"^/-/timeline\.svg$", timeline_svg), (r"^/compare$", compare_page)]
+    return [(r"^/-/timeline\.svg$", timeline_svg), (r"^/compare$", compare_page), (r"^/search$", search_page)]
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import pytest
@@ -55,3 +56,30 @@ async def test_a_query_in_one_language_finds_rules_written_in_another(datasette,
 
 async def test_register_and_registration_find_the_same_rules(datasette):
     assert set(await search_ids(datasette, "register")) == set(await search_ids(datasette, "registration"))
+
+
+def cards(html: str) -> list[str]:
+    return html.split('<li class="result-card">')[1:]
+
+
+async def test_the_search_page_gives_linked_cards_with_what_else_it_searched(datasette):
+    response = await datasette.client.get("/search?q=IVA")
+    assert response.status_code == 200
+    assert "Also searched for (glossary):" in response.text and "VAT" in response.text
+    found = cards(response.text)
+    assert found and all('class="result-link" href="/kb/' in card for card in found)
+    order = {"best match": 0, "strong match": 1, "fair match": 2, "weak match": 3}
+    shown = [order[re.search(r'class="relevance">([^<]*)', card).group(1)] for card in found]
+    assert shown == sorted(shown)  # most relevant first
+
+
+async def test_thai_snippets_read_without_segmenter_spaces(datasette):
+    html = (await datasette.client.get("/search?q=" + urllib.parse.quote("ภาษีมูลค่าเพิ่ม"))).text
+    snippets = [re.sub(r"<[^>]+>", "", card.split('class="snippet">')[1].split("</p>")[0]) for card in cards(html)]
+    thai = [snippet for snippet in snippets if re.search("[\u0e00-\u0e7f]", snippet)]
+    assert thai and not any(re.search("[\u0e00-\u0e7f] [\u0e00-\u0e7f]", snippet) for snippet in thai)
+
+
+async def test_the_search_page_refuses_an_overlong_query(datasette):
+    response = await datasette.client.get("/search?q=" + "x" * 600)
+    assert response.status_code == 400 and "q:" in response.text
