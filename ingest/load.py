@@ -21,7 +21,7 @@ from yaml.constructor import ConstructorError
 from plugins.thai_search import normalise
 
 from .models import REFERENCE_TABLES
-from .parallel import parallel_map
+from .parallel import MIN_FILES_FOR_POOL, parallel_map
 from .problems import Problem
 
 MAX_FILE_BYTES = 2_000_000
@@ -230,7 +230,7 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
     ]
     paths = instrument_files(data_dir)
     shown = [path.relative_to(data_dir).as_posix() for path in paths]
-    read = parallel_map(_read_instrument_file, list(zip(paths, shown, strict=True)), on_file)
+    read = parallel_map(_read_instrument_file, list(zip(paths, shown, strict=True)), on_file, MIN_FILES_FOR_POOL)
     for shown_as, (content, problem) in zip(shown, read, strict=True):
         if problem:
             loaded.problems.append(problem)
