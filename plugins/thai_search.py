@@ -97,6 +97,8 @@ def normalise(text: str) -> str:
 
     Decomposed Thai vowels or a zero-width space pasted from a web page would otherwise match nothing.
     """
+    if text.isascii():  # ASCII is already NFC and holds no zero-width character: most of the data
+        return text
     return unicodedata.normalize("NFC", text).translate(ZERO_WIDTH)
 
 
