@@ -8,6 +8,7 @@ the ingest and the tests import in_force_on from here, so the rule is stated onc
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import re
@@ -185,6 +186,15 @@ async def request_problem(datasette, scope) -> str | None:
     return None
 
 
+def is_arbitrary_sql(scope) -> bool:
+    """A visitor's own SQL (/kb?sql=..., /kb.json?sql=...), as opposed to a page, table or canned query."""
+    from urllib.parse import parse_qsl
+
+    parts = scope["path"].strip("/").split("/")
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace")))
+    return len(parts) == 1 and bool(query.get("sql"))
+
+
 def served_database(datasette):
     """The knowledge base, whatever name its file was served under (kb.db, site.db ...)."""
     return datasette.get_database()
@@ -198,6 +208,7 @@ def asgi_wrapper(datasette):
     def wrap(app):
         cached = response_cache(app)
         hosts = allowed_hosts(datasette)
+        arbitrary_sql = asyncio.Semaphore(1)
 
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
@@ -247,6 +258,18 @@ def asgi_wrapper(datasette):
             problem = await request_problem(datasette, scope)
             if problem:
                 await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
+                return
+            if is_arbitrary_sql(scope):
+                if arbitrary_sql.locked():  # one visitor's SQL at a time: the other SQL threads stay for pages
+                    busy = Response.text(
+                        "Busy: another SQL query is running; try again in a few seconds",
+                        status=503,
+                        headers={"Retry-After": "3"},
+                    )
+                    await busy.asgi_send(with_headers)
+                    return
+                async with arbitrary_sql:
+                    await cached(scope, receive, with_headers)
                 return
             await cached(scope, receive, with_headers)
 

@@ -78,3 +78,19 @@ async def test_a_very_long_thai_search_is_refused_before_segmenting(datasette):
     assert response.status_code == 400
     short = await datasette.client.get("/kb/rules.json?_search=" + urllib.parse.quote("ภาษี"))
     assert short.status_code == 200
+
+
+async def test_one_visitor_sql_at_a_time_while_pages_keep_answering(built_db):
+    import asyncio
+
+    from ingest.publish import make_datasette
+
+    site = make_datasette(built_db, sql_time_limit_ms=800)
+    endless = "/kb.json?sql=" + urllib.parse.quote(
+        "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n")
+    first, second, page = await asyncio.gather(
+        site.client.get(endless), site.client.get(endless + "%20"), site.client.get("/kb/rules.json?_size=1"))
+    assert sorted([first.status_code, second.status_code]) == [400, 503]  # one cut at the limit, one turned away
+    busy = first if first.status_code == 503 else second
+    assert busy.headers["retry-after"] == "3"
+    assert page.status_code == 200
