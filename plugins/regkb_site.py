@@ -58,6 +58,9 @@ CACHE_MAX_BYTES = 64 * 1024 * 1024
 CACHE_MAX_ENTRY_BYTES = 1024 * 1024
 CACHE_MAX_ENTRIES = 4096
 CACHE_HEADER = (b"x-regkb-cache", b"hit")
+# Keys seen once are remembered (as hashes) before a response is kept: a URL enters the cache on its second
+# request, so a flood of one-off junk URLs never pushes out the pages people return to.
+SEEN_ONCE_MAX = 65_536
 
 
 def response_cache(
@@ -72,9 +75,11 @@ def response_cache(
     the same host always gives the same answer. The key includes the Host header
     (pages carry absolute links built from it), so one visitor's Host cannot reach
     another's page; responses that set a cookie are never kept; headers count
-    towards the size cap. Large responses (full CSV exports) are passed through.
+    towards the size cap. Large responses (full CSV exports) are passed through. A URL is kept only from its
+    second request on, so one-off URLs (a flood of junk query strings) cannot evict the pages people use.
     """
     entries: OrderedDict[tuple, tuple[dict, bytes, int]] = OrderedDict()
+    seen_once: set[int] = set()
     held = 0
 
     async def cached_app(scope, receive, send):
@@ -90,6 +95,13 @@ def response_cache(
             await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
             await send({"type": "http.response.body", "body": body})
             return
+        if hash(key) not in seen_once:
+            if len(seen_once) >= SEEN_ONCE_MAX:
+                seen_once.clear()
+            seen_once.add(hash(key))
+            await app(scope, receive, send)
+            return
+        seen_once.discard(hash(key))
         start: dict | None = None
         chunks: list[bytes] | None = []
 
