@@ -94,3 +94,19 @@ async def test_one_visitor_sql_at_a_time_while_pages_keep_answering(built_db):
     busy = first if first.status_code == 503 else second
     assert busy.headers["retry-after"] == "3"
     assert page.status_code == 200
+
+
+def test_the_real_server_refuses_forged_hosts_and_bad_parameters(built_db):
+    """The same defences through `regkb serve` on 127.0.0.1, as a visitor meets them."""
+    import httpx
+
+    from .conftest import DATA_DIR, serve
+
+    with serve(built_db, DATA_DIR) as base:
+        forged = httpx.get(base + "/kb/rules", headers={"host": "evil.example"})
+        assert forged.status_code == 400
+        bad = httpx.get(base + "/kb/compare?date=2021-1-1")
+        assert bad.status_code == 400 and "date" in bad.text
+        home = httpx.get(base + "/")
+        assert home.status_code == 200 and home.headers["x-content-type-options"] == "nosniff"
+        assert "evil.example" not in home.text
