@@ -9,7 +9,9 @@ the ingest and the tests import in_force_on from here, so the rule is stated onc
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import os
 import re
 import sqlite3
@@ -198,6 +200,62 @@ async def request_problem(datasette, scope) -> str | None:
     return None
 
 
+EXCEL_MAX_BYTES = 32 * 1024 * 1024
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def neutralised_csv(data: bytes) -> bytes:
+    """The CSV with every cell that a spreadsheet would run as a formula (=, +, -, @ first) starting with '."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["'" + cell if cell.startswith(FORMULA_STARTS) else cell for cell in row])
+    return out.getvalue().encode("utf-8")
+
+
+def for_excel(send, neutralise: bool):
+    """An ASGI send for a CSV people open in Excel: a UTF-8 byte-order mark first (so Thai and "n.º" read right),
+    and with neutralise (the download links' `_bom=1&_dl=1`) formula-like cells made inert. Only a complete, 200
+    answer is changed; the file is held whole for that, up to EXCEL_MAX_BYTES (beyond: 413, use the plain CSV)."""
+    start: dict | None = None
+    mode = "hold"  # hold the 200 answer to rewrite it; pass an error through; drop the rest of a refused file
+    chunks: list[bytes] = []
+    size = 0
+
+    async def excel_send(message):
+        nonlocal start, size, mode
+        if message["type"] == "http.response.start":
+            if message["status"] == 200:
+                start = message
+            else:
+                mode = "pass"
+                await send(message)
+            return
+        if mode == "pass":
+            await send(message)
+            return
+        if mode == "refused" or start is None:
+            return
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > EXCEL_MAX_BYTES:
+            mode = "refused"
+            chunks.clear()
+            refusal = Response.text("File too large for the Excel variant: download the plain .csv", status=413)
+            await refusal.asgi_send(send)
+            return
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        body = UTF8_BOM + (neutralised_csv(body) if neutralise else body)
+        headers = [(name, value) for name, value in start["headers"] if name.lower() != b"content-length"]
+        await send(dict(start, headers=[*headers, (b"content-length", str(len(body)).encode())]))
+        await send({"type": "http.response.body", "body": body})
+
+    return excel_send
+
+
 def is_arbitrary_sql(scope) -> bool:
     """A visitor's own SQL (/kb?sql=..., /kb.json?sql=...), as opposed to a page, table or canned query."""
     from urllib.parse import parse_qsl
@@ -227,28 +285,11 @@ def asgi_wrapper(datasette):
                 await app(scope, receive, send)
                 return
 
-            bom_pending = scope["path"].endswith(".csv") and b"_bom=1" in scope.get("query_string", b"").split(b"&")
-
             async def with_headers(message):
-                nonlocal bom_pending
                 if message["type"] == "http.response.start":
                     present = {name.lower() for name, _ in message["headers"]}
                     extra = [header for header in SECURITY_HEADERS if header[0] not in present]
-                    headers = [*message["headers"], *extra]
-                    if bom_pending and message["status"] == 200:
-                        # Excel reads a CSV as UTF-8 (Thai, "n.º") only when it starts with a byte-order mark.
-                        headers = [
-                            (name, str(int(value) + len(UTF8_BOM)).encode())
-                            if name.lower() == b"content-length"
-                            else (name, value)
-                            for name, value in headers
-                        ]
-                    else:
-                        bom_pending = False
-                    message = dict(message, headers=headers)
-                elif message["type"] == "http.response.body" and bom_pending:
-                    message = dict(message, body=UTF8_BOM + message.get("body", b""))
-                    bom_pending = False
+                    message = dict(message, headers=[*message["headers"], *extra])
                 await send(message)
 
             if scope["method"] not in READ_METHODS:
@@ -270,6 +311,11 @@ def asgi_wrapper(datasette):
             problem = await request_problem(datasette, scope)
             if problem:
                 await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
+                return
+            arguments = scope.get("query_string", b"").split(b"&")
+            if scope["path"].endswith(".csv") and b"_bom=1" in arguments:
+                excel = for_excel(with_headers, neutralise=b"_dl=1" in arguments)
+                await cached(scope, receive, excel)
                 return
             if is_arbitrary_sql(scope):
                 if arbitrary_sql.locked():  # one visitor's SQL at a time: the other SQL threads stay for pages

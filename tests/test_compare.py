@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import urllib.parse
 import re
 
 import pandas as pd
@@ -104,3 +105,16 @@ def test_compare_reads_at_desktop_and_phone_width(browser, site, width, request)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=False)
         context.close()
+
+
+async def test_the_download_variant_makes_formula_like_cells_inert(datasette):
+    """_bom=1&_dl=1 (the site's download links): a cell starting with =, +, - or @ cannot run in a spreadsheet."""
+    from plugins.regkb_site import neutralised_csv
+
+    assert neutralised_csv(b'a,b\r\n=HYPERLINK("x"),@SUM(1)\r\n-5,ok\r\n') == (
+        b"a,b\r\n\"'=HYPERLINK(\"\"x\"\")\",'@SUM(1)\r\n'-5,ok\r\n")
+    url = "/kb.csv?sql=" + urllib.parse.quote("select '=1+1' as formula, '+cmd' as plus, 'plain' as text")
+    download = (await datasette.client.get(url + "&_bom=1&_dl=1")).content
+    assert download.startswith(b"\xef\xbb\xbf") and b"'=1+1" in download and b"'+cmd" in download
+    plain = (await datasette.client.get(url)).content
+    assert b"=1+1" in plain and b"'=1+1" not in plain
