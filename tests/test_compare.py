@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import urllib.parse
 import re
+import urllib.parse
 
 import pandas as pd
 import pytest
