@@ -70,6 +70,20 @@ async def test_the_excel_csv_opens_with_thai_intact(datasette):
     assert not plain.startswith(b"\xef\xbb\xbf")  # programs get the file as it is
 
 
+async def test_the_download_variant_makes_formula_like_cells_inert(datasette):
+    """_bom=1&_dl=1 (the site's download links): a cell starting with =, +, - or @ cannot run in a spreadsheet."""
+    from plugins.regkb_site import neutralised_csv
+
+    assert neutralised_csv(b'a,b\r\n=HYPERLINK("x"),@SUM(1)\r\n-5,ok\r\n') == (
+        b"a,b\r\n\"'=HYPERLINK(\"\"x\"\")\",'@SUM(1)\r\n'-5,ok\r\n")
+    url = "/kb.csv?sql=" + urllib.parse.quote("select '=1+1' as formula, '+cmd' as plus, 'plain' as text")
+    download = (await datasette.client.get(url + "&_bom=1&_dl=1")).content
+    assert download.startswith(b"\xef\xbb\xbf") and b"'=1+1" in download and b"'+cmd" in download
+    plain = (await datasette.client.get(url)).content
+    assert b"=1+1" in plain and b"'=1+1" not in plain
+
+
+# Browser tests last: Playwright's sync API keeps an event loop running for the rest of the module.
 @pytest.fixture(scope="module")
 def site(built_db):
     with serve(built_db, DATA_DIR) as base:
@@ -106,15 +120,3 @@ def test_compare_reads_at_desktop_and_phone_width(browser, site, width, request)
         page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=False)
         context.close()
 
-
-async def test_the_download_variant_makes_formula_like_cells_inert(datasette):
-    """_bom=1&_dl=1 (the site's download links): a cell starting with =, +, - or @ cannot run in a spreadsheet."""
-    from plugins.regkb_site import neutralised_csv
-
-    assert neutralised_csv(b'a,b\r\n=HYPERLINK("x"),@SUM(1)\r\n-5,ok\r\n') == (
-        b"a,b\r\n\"'=HYPERLINK(\"\"x\"\")\",'@SUM(1)\r\n'-5,ok\r\n")
-    url = "/kb.csv?sql=" + urllib.parse.quote("select '=1+1' as formula, '+cmd' as plus, 'plain' as text")
-    download = (await datasette.client.get(url + "&_bom=1&_dl=1")).content
-    assert download.startswith(b"\xef\xbb\xbf") and b"'=1+1" in download and b"'+cmd" in download
-    plain = (await datasette.client.get(url)).content
-    assert b"=1+1" in plain and b"'=1+1" not in plain
