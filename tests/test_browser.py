@@ -104,3 +104,18 @@ def test_no_script_runs_and_the_text_shows_in_the_browser(hostile, browser):
         page.screenshot(path=str(db_path.parent / "hostile-rule.png"))
         context.close()
     assert dialogs == []
+
+
+def test_thai_renders_with_the_shipped_font(page, site, kb):
+    """Thai text is drawn with the Noto Sans Thai the site ships, whatever fonts the machine has."""
+    rule = next(rule for rule in kb.rules if rule.jurisdiction == "TH" and rule.text_native)
+    page.goto(site + f"/kb/rules/{rule.id}")
+    expect(page.locator(".rule-card .text-native")).to_be_visible()
+    loaded = page.evaluate("""async () => {
+        const faces = await document.fonts.load("16px 'Noto Sans Thai'", "ภาษี");
+        return faces.map(face => face.status);
+    }""")
+    assert loaded and set(loaded) == {"loaded"}
+    assert page.evaluate("document.fonts.check(\"16px 'Noto Sans Thai'\", 'ภาษี')")
+    font = page.request.get(site + "/static/fonts/noto-sans-thai-thai-400-normal.woff2")
+    assert font.status == 200 and font.body()[:4] == b"wOF2"

@@ -171,3 +171,9 @@ async def test_a_rule_page_says_how_to_cite_it(datasette, kb, built_db):
     assert f"http://localhost/kb/rules/{rule.id}" in cite and str(rule.last_verified) in cite
     assert str(escape(rule.citation)) in cite and (commit is None or commit[:12] in cite)
     assert f"<title>{escape(rule.title_en)} · regkb</title>" in page
+
+
+@pytest.mark.parametrize("path", ["/", "/compare", "/about", "/search?q=VAT", "/kb/rules", "/kb/rules/th-vat-rate-reduced-7pct"])
+async def test_every_page_declares_its_language(datasette, path):
+    page = (await datasette.client.get(path)).text
+    assert '<html lang="en">' in page
