@@ -118,7 +118,7 @@ def write_database(
     previous = _open_previous(previous_db)
     as_at = dt.date.today()
     events = timeline_events(kb)
-    timeline_hash = events_hash(events)
+    timeline_hash = events_hash(events, as_at)
     # Each table's rows are made just before they are written and dropped after, to bound memory.
     tables: dict[str, Callable[[], list[dict[str, Any]]]] = {
         **{name: functools.partial(vocabulary_rows, vocabulary) for name, vocabulary in VOCABULARIES.items()},
@@ -136,7 +136,7 @@ def write_database(
         "comparison": lambda: rows(comparison_rows(kb, as_at)),
         "events": lambda: rows(events),
         "figures": lambda: rows(
-            [_previous_figure(previous, "timeline", timeline_hash) or drawn_timeline(events, timeline_hash)]
+            [_previous_figure(previous, "timeline", timeline_hash) or drawn_timeline(events, timeline_hash, as_at)]
         ),
         "ingest_runs": lambda: runs,
         "columns": lambda: rows(data_dictionary()),

@@ -6,6 +6,7 @@ fetches a script or a font to show them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -25,10 +26,11 @@ MAX_INSTRUMENTS_PER_LANE = 40
 DRAWING_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
-def events_hash(events: list[Event]) -> str:
-    """What the timeline is drawn from, as a hash: the same events (and drawing code) give the same picture."""
+def events_hash(events: list[Event], today: dt.date) -> str:
+    """What the timeline is drawn from, as a hash: the same events, day (its "today" line) and drawing code give
+    the same picture."""
     payload = json.dumps([event.model_dump(mode="json") for event in events], sort_keys=True)
-    return hashlib.sha256((DRAWING_CODE + payload).encode("utf-8")).hexdigest()
+    return hashlib.sha256((DRAWING_CODE + today.isoformat() + payload).encode("utf-8")).hexdigest()
 
 
 def cache_dir() -> Path:
@@ -37,7 +39,7 @@ def cache_dir() -> Path:
     return Path(base) / "regkb" / "figures"
 
 
-def drawn_timeline(events: list[Event], source_hash: str) -> Figure:
+def drawn_timeline(events: list[Event], source_hash: str, today: dt.date) -> Figure:
     """The timeline for these events: from the drawing cache when drawn before (by any build), else drawn now.
 
     Drawing takes a second or two (vl-convert); a fresh kb.db, a fresh clone's
@@ -48,7 +50,7 @@ def drawn_timeline(events: list[Event], source_hash: str) -> Figure:
         return Figure.model_validate_json(cached.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
-    figure = timeline_figure(events, source_hash)
+    figure = timeline_figure(events, source_hash, today)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -59,8 +61,9 @@ def drawn_timeline(events: list[Event], source_hash: str) -> Figure:
     return figure
 
 
-def timeline_figure(events: list[Event], source_hash: str) -> Figure:
-    """One lane per country, one row per instrument: its span in force and its dated events, coloured by domain."""
+def timeline_figure(events: list[Event], source_hash: str, today: dt.date) -> Figure:
+    """One lane per country, one row per instrument: its span in force and its dated events, coloured by domain,
+    with a line at today."""
     # Imported here: drawing is skipped on rebuilds whose events are unchanged, and these imports cost ~0.4 s.
     import altair as alt
     import vl_convert
@@ -75,7 +78,7 @@ def timeline_figure(events: list[Event], source_hash: str) -> Figure:
     frame["domain"] = frame["domain"].fillna("ott_registration")
     first_date = frame.groupby("instrument_id")["date"].transform("min")
     frame["order"] = first_date + frame["instrument_id"]
-    last_day = frame["date"].max()
+    last_day = max(frame["date"].max(), today.isoformat())
     spans = frame.groupby(["instrument_id", "instrument", "country", "domain", "order"], as_index=False).agg(
         start=("date", "min"), end=("date", "max")
     )
@@ -106,7 +109,14 @@ def timeline_figure(events: list[Event], source_hash: str) -> Figure:
                 tooltip=["date:T", "label:N"],
             )
         )
-        return alt.layer(span_layer, event_layer).properties(title=COUNTRY_NAMES[code], width=620)
+        today_line = alt.Chart(pd.DataFrame({"date": [today.isoformat()], "label": [f"today {today}"]}))
+        today_layers = [
+            today_line.mark_rule(color="#a4161a", strokeDash=[4, 3]).encode(x=x),
+            today_line.mark_text(color="#a4161a", align="right", dx=-3, dy=-6, baseline="top").encode(
+                x=x, y=alt.value(0), text="label:N"
+            ),
+        ]
+        return alt.layer(span_layer, event_layer, *today_layers).properties(title=COUNTRY_NAMES[code], width=620)
 
     lanes = [lane(code) for code in COUNTRY_NAMES]
     chart = alt.vconcat(*lanes).resolve_scale(y="independent").configure_title(anchor="start", fontSize=14)

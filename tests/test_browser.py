@@ -119,3 +119,24 @@ def test_thai_renders_with_the_shipped_font(page, site, kb):
     assert page.evaluate("document.fonts.check(\"16px 'Noto Sans Thai'\", 'ภาษี')")
     font = page.request.get(site + "/static/fonts/noto-sans-thai-thai-400-normal.woff2")
     assert font.status == 200 and font.body()[:4] == b"wOF2"
+
+
+PHONE_PAGES = ["/", "/compare", "/about", "/search?q=VAT", "/kb/timeline", "/kb/rules/th-vat-rate-reduced-7pct",
+               "/kb/instruments/th-revenue-code", "/kb/in_force_on?date=2024-01-01", "/kb/rules", "/kb/comparison"]
+
+
+@pytest.mark.parametrize("path", PHONE_PAGES)
+def test_no_page_scrolls_sideways_on_a_phone(browser, site, path):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        response = page.goto(site + path)
+        assert response.status == 200
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390 px"
+    finally:
+        from .conftest import ARTIFACTS
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"phone{path.replace('/', '_').replace('?', '_')}.png"))
+        context.close()

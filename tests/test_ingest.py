@@ -174,7 +174,7 @@ def count_drawings(monkeypatch) -> list[str]:
     """Replace the (slow) drawing with a quick one that records each call: these tests are about when to draw."""
     drawn: list[str] = []
 
-    def quick_timeline_figure(events, source_hash):
+    def quick_timeline_figure(events, source_hash, today):
         drawn.append(source_hash)
         return Figure(name="timeline", media_type="image/svg+xml", content=f"<svg><!-- {source_hash} --></svg>",
                       description="test drawing", source_hash=source_hash)
