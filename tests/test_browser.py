@@ -140,3 +140,28 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, site, path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"phone{path.replace('/', '_').replace('?', '_')}.png"))
         context.close()
+
+
+AXE_PAGES = ["/", "/compare?date=2024-01-01&domain=ecommerce_tax", "/about", "/search?q=VAT", "/kb/rules?_size=20", "/kb/rules/th-vat-rate-reduced-7pct",
+             "/kb/instruments/th-revenue-code", "/kb/in_force_on", "/kb/compare", "/kb/timeline", "/kb/glossary"]
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_no_serious_accessibility_violation(browser, site, width):
+    """axe-core (bundled by axe-playwright-python) finds no serious or critical violation on the site's pages."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    found = {}
+    try:
+        for path in AXE_PAGES:
+            page.goto(site + path)
+            violations = axe.run(page).response["violations"]
+            serious = [(v["id"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
+            if serious:
+                found[path] = serious
+    finally:
+        context.close()
+    assert found == {}
