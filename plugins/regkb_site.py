@@ -537,8 +537,12 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         rule_id = request.url_vars.get("pks")
         rule = await db.execute(
             "select rules.*, instruments.title_native as instrument_title_native, instruments.official_url, "
-            "instruments.eli as instrument_eli, instruments.celex as instrument_celex "
-            "from rules join instruments on instruments.id = rules.instrument_id where rules.id = ?",
+            "instruments.eli as instrument_eli, instruments.celex as instrument_celex, "
+            "dimensions.question_en, statuses.label as status_label, authorities.name_en as authority_name, "
+            "authorities.abbreviation as authority_abbreviation "
+            "from rules join instruments on instruments.id = rules.instrument_id "
+            "join dimensions on dimensions.id = rules.dimension_id join statuses on statuses.id = rules.status "
+            "left join authorities on authorities.id = rules.authority_id where rules.id = ?",
             [rule_id],
         )
         sources = await db.execute(
@@ -547,7 +551,15 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             [rule_id],
         )
         built = (await db.execute("select at, git_commit from ingest_runs order by id desc limit 1")).first()
+        replaces = await db.execute("select id, title_en from rules where superseded_by = ? order by id", [rule_id])
+        successor = await db.execute(
+            "select title_en from rules where id = (select superseded_by from rules where id = ?)", [rule_id]
+        )
         return {
+            "rule_lifecycle": {
+                "replaces": [dict(row) for row in replaces.rows],
+                "successor_title": (successor.first() or {"title_en": None})["title_en"],
+            },
             "kb_name": db.name,
             "rule_permalink": datasette.absolute_url(request, datasette.urls.row(db.name, "rules", rule_id)),
             "data_version": dict(built) if built else {},
@@ -575,7 +587,19 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         )
         amends = await db.execute(sql.format(other="amends_id", this="instrument_id"), [instrument_id])
         amended_by = await db.execute(sql.format(other="instrument_id", this="amends_id"), [instrument_id])
+        instrument = await db.execute(
+            "select instruments.*, statuses.label as status_label from instruments "
+            "join statuses on statuses.id = instruments.status where instruments.id = ?",
+            [instrument_id],
+        )
+        its_rules = await db.execute(
+            "select rules.id, rules.title_en, rules.status_warning, statuses.label as status_label from rules "
+            "join statuses on statuses.id = rules.status where rules.instrument_id = ? order by rules.id",
+            [instrument_id],
+        )
         return {
+            "instrument": dict(instrument.first() or {}),
+            "instrument_rules": [dict(row) for row in its_rules.rows],
             "kb_name": db.name,
             "instrument_links": {
                 "amends": [dict(row) for row in amends.rows],

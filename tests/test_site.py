@@ -177,3 +177,22 @@ async def test_a_rule_page_says_how_to_cite_it(datasette, kb, built_db):
 async def test_every_page_declares_its_language(datasette, path):
     page = (await datasette.client.get(path)).text
     assert '<html lang="en">' in page
+
+
+async def test_a_missing_page_says_where_to_go(datasette):
+    response = await datasette.client.get("/kb/rules/no-such-rule")
+    assert response.status_code == 404
+    assert "<title>Not found · regkb</title>" in response.text
+    for link in ('href="/compare"', 'href="/search"', 'href="/about"'):
+        assert link in response.text
+
+
+async def test_rule_and_instrument_pages_are_cards_with_one_heading(datasette, kb):
+    replaced = next(rule for rule in kb.rules if rule.superseded_by)
+    rule_page = (await datasette.client.get(f"/kb/rules/{replaced.id}")).text
+    assert rule_page.count("<h1") == 1 and "Replaced by" in rule_page and "Question it answers" in rule_page
+    instrument = next(instrument for instrument in kb.instruments if instrument.rules)
+    page = (await datasette.client.get(f"/kb/instruments/{instrument.id}")).text
+    assert page.count("<h1") == 1 and "Its rules" in page
+    for rule in instrument.rules:
+        assert f'href="/kb/rules/{rule.id}"' in page
