@@ -6,6 +6,7 @@ fetches a script or a font to show them.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -59,6 +60,23 @@ def drawn_timeline(events: list[Event], source_hash: str, today: dt.date) -> Fig
     except OSError:  # a read-only home: draw every time, never fail the build for a cache
         pass
     return figure
+
+
+# The Thai font the site ships (static/fonts): a picture shown with <img> cannot use the page's web fonts, so it
+# carries the font itself, and Thai labels read on a machine without a Thai font.
+THAI_FONT = Path(__file__).resolve().parent.parent / "static" / "fonts" / "noto-sans-thai-thai-400-normal.woff2"
+
+
+def with_thai_font(svg: str) -> str:
+    """The SVG with Noto Sans Thai embedded as a fallback for Thai characters (system sans-serif first)."""
+    font = base64.b64encode(THAI_FONT.read_bytes()).decode("ascii")
+    style = (
+        '<style>@font-face{font-family:"Noto Sans Thai";src:url(data:font/woff2;base64,'
+        + font
+        + ') format("woff2");unicode-range:U+0E01-0E5B;}text{font-family:sans-serif,"Noto Sans Thai";}</style>'
+    )
+    opening_end = svg.index(">", svg.index("<svg")) + 1
+    return svg[:opening_end] + style + svg[opening_end:]
 
 
 def timeline_figure(events: list[Event], source_hash: str, today: dt.date) -> Figure:
@@ -120,7 +138,7 @@ def timeline_figure(events: list[Event], source_hash: str, today: dt.date) -> Fi
 
     lanes = [lane(code) for code in COUNTRY_NAMES]
     chart = alt.vconcat(*lanes).resolve_scale(y="independent").configure_title(anchor="start", fontSize=14)
-    svg = vl_convert.vegalite_to_svg(chart.to_json())
+    svg = with_thai_font(vl_convert.vegalite_to_svg(chart.to_json()))
     return Figure(
         name="timeline",
         media_type="image/svg+xml",

@@ -23,7 +23,7 @@ from datasette.filters import FilterArguments
 from datasette.utils.asgi import BadRequest, Response
 from markupsafe import Markup, escape
 
-SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; font-src data:"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 NEVER_APPLIED = ("proposed", "rejected")
 

@@ -15,7 +15,7 @@ import pytest
 import sqlite_utils
 from playwright.sync_api import Page, expect
 
-from .conftest import DATA_DIR, HOSTILE_ID, SUMMARY, TITLE, serve
+from .conftest import ARTIFACTS, DATA_DIR, HOSTILE_ID, SUMMARY, TITLE, serve
 from .test_escaping import PAGES
 
 
@@ -158,6 +158,8 @@ def test_no_serious_accessibility_violation(browser, site, width):
     try:
         for path in AXE_PAGES:
             page.goto(site + path)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"w{width}{path.replace('/', '_').replace('?', '_')[:60]}.png"))
             violations = axe.run(page).response["violations"]
             serious = [(v["id"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
             if serious:

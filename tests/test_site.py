@@ -196,3 +196,13 @@ async def test_rule_and_instrument_pages_are_cards_with_one_heading(datasette, k
     assert page.count("<h1") == 1 and "Its rules" in page
     for rule in instrument.rules:
         assert f'href="/kb/rules/{rule.id}"' in page
+
+
+async def test_the_timeline_carries_its_thai_font_and_a_today_line(datasette):
+    import datetime as dt
+
+    response = await datasette.client.get("/-/timeline.svg")
+    assert response.status_code == 200
+    assert "@font-face" in response.text and "data:font/woff2;base64," in response.text
+    assert "font-src data:" in response.headers["content-security-policy"]
+    assert f"today {dt.date.today()}" in response.text
