@@ -50,6 +50,9 @@ def resolve_context(kb: KnowledgeBase) -> None:
             for position, source in enumerate(rule.sources, start=1):
                 source.id = f"{rule.id}:{position}"
                 source.rule_id = rule.id
+    for authority in kb.authorities:
+        abbreviation = f"{authority.abbreviation} · " if authority.abbreviation else ""
+        authority.label = f"{abbreviation}{authority.name_en} ({authority.jurisdiction})"
     for term in kb.glossary:
         for position, glossary_source in enumerate(term.sources, start=1):
             glossary_source.id = f"{term.id}:{position}"

@@ -317,6 +317,7 @@ class Authority(Record):
     name_native: Text = Field(description="Name in Thai or Portuguese (English for EU bodies).")
     abbreviation: Text | None = Field(default=None, description="Usual abbreviation (RD, ERC, AT ...).")
     url: Url | None = Field(default=None, description="The authority's official website.")
+    label: str | None = derived("How the site names the authority: abbreviation, name and country.")
 
 
 class Dimension(Record):

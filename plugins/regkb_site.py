@@ -187,6 +187,14 @@ async def request_problem(datasette, scope) -> str | None:
         for parameter in ("_sort", "_sort_desc"):
             if parameter in args and args[parameter] not in columns:
                 return f"{parameter}: table {name} has no column {args[parameter]!r}"
+        # A filter on a column that refers to a lookup table (jurisdiction=TH, status=in_force) must name a value
+        # that exists there: a misspelt code would otherwise give an empty answer that looks like a real one.
+        for key in await db.foreign_keys_for_table(name):
+            value = args.get(key["column"])
+            if value is not None:
+                sql = f"select 1 from [{key['other_table']}] where [{key['other_column']}] = ? limit 1"
+                if (await db.execute(sql, [value])).first() is None:
+                    return f"{key['column']}: no {key['other_table']} value {value!r}"
         return None
     if args.get("date"):
         try:

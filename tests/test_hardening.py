@@ -46,6 +46,9 @@ async def test_responses_that_set_a_cookie_are_never_replayed(datasette):
     ("/kb/compare?date=01/01/2021", "date"),
     ("/kb/in_force_on?date=not-a-date", "date"),
     ("/kb/compare?date=2021-01-01&domain=ecomerce_tax", "domain"),
+    ("/kb/rules?jurisdiction=XX", "jurisdiction"),
+    ("/kb/rules.json?status=in_forse", "status"),
+    ("/kb/instruments?instrument_type=decree", "instrument_type"),
 ])
 async def test_a_bad_parameter_is_a_400_that_names_it(datasette, path, parameter):
     response = await datasette.client.get(path)

@@ -43,7 +43,7 @@ async def test_foreign_keys_render_labels(datasette, built_db):
     instrument = db["instruments"].get(row["instrument_id"]["value"])
     assert row["instrument_id"]["label"] == instrument["citation"]
     authority = db["authorities"].get(row["authority_id"]["value"])
-    assert row["authority_id"]["label"] == authority["name_en"]
+    assert row["authority_id"]["label"] == authority["label"] and authority["name_en"] in authority["label"]
     assert row["dimension_id"]["label"] == db["dimensions"].get(row["dimension_id"]["value"])["label_en"]
 
 
@@ -206,3 +206,8 @@ async def test_the_timeline_carries_its_thai_font_and_a_today_line(datasette):
     assert "@font-face" in response.text and "data:font/woff2;base64," in response.text
     assert "font-src data:" in response.headers["content-security-policy"]
     assert f"today {dt.date.today()}" in response.text
+
+
+async def test_authorities_are_named_with_abbreviation_name_and_country(datasette):
+    page = (await datasette.client.get("/kb/rules?authority_id=pt-erc")).text
+    assert "ERC · " in page and "(PT)" in page
