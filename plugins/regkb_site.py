@@ -563,7 +563,13 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         successor = await db.execute(
             "select title_en from rules where id = (select superseded_by from rules where id = ?)", [rule_id]
         )
+        events = await db.execute(
+            "select date, kind, label from events where rule_id = ? or (rule_id is null and instrument_id = "
+            "(select instrument_id from rules where id = ?)) order by date, id",
+            [rule_id, rule_id],
+        )
         return {
+            "rule_events": [dict(row) for row in events.rows],
             "rule_lifecycle": {
                 "replaces": [dict(row) for row in replaces.rows],
                 "successor_title": (successor.first() or {"title_en": None})["title_en"],

@@ -191,6 +191,7 @@ async def test_rule_and_instrument_pages_are_cards_with_one_heading(datasette, k
     replaced = next(rule for rule in kb.rules if rule.superseded_by)
     rule_page = (await datasette.client.get(f"/kb/rules/{replaced.id}")).text
     assert rule_page.count("<h1") == 1 and "Replaced by" in rule_page and "Question it answers" in rule_page
+    assert "<h2>Lifecycle</h2>" in rule_page and f'datetime="{replaced.effective_from}"' in rule_page
     instrument = next(instrument for instrument in kb.instruments if instrument.rules)
     page = (await datasette.client.get(f"/kb/instruments/{instrument.id}")).text
     assert page.count("<h1") == 1 and "Its rules" in page
