@@ -11,9 +11,6 @@ response named the forged host.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -23,9 +20,8 @@ from pathlib import Path
 import click
 import httpx
 
-from tests.conftest import free_port
+from benchmarks.serving import served_site
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 EXPENSIVE = "/kb.json?sql=" + urllib.parse.quote(
     "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n")
 READER_PATHS = ["/", "/kb/rules", "/kb/rules.json?_search=" + urllib.parse.quote("ภาษีมูลค่าเพิ่ม")]
@@ -42,21 +38,7 @@ def resident_kb(pid: int) -> int:
 @click.command()
 @click.option("--seconds", default=30, show_default=True)
 def main(seconds: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        db_path = Path(folder) / "kb.db"
-        subprocess.run([sys.executable, "-m", "ingest", "ingest", "--data", str(DATA), "--db", str(db_path)],
-                       check=True, capture_output=True)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--db", str(db_path), "--data",
-                                   str(DATA), "--port", str(port)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                httpx.get(base + "/-/versions.json")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with served_site() as (base, server):
         deadline = time.monotonic() + seconds
         latencies: list[float] = []
         errors: list[str] = []
@@ -106,8 +88,6 @@ def main(seconds: int) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-        server.terminate()
-        server.wait()
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"{seconds} s: readers made {len(latencies)} requests, {len(errors)} errors {errors[:3]}")
     print(f"reader latency p50 {quantiles[49] * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f} ms")
