@@ -20,6 +20,7 @@ from .models import Event, Figure
 COUNTRY_NAMES = {"TH": "Thailand", "PT": "Portugal (with EU law)"}
 DOMAIN_COLOURS = {"ott_registration": "#1f77b4", "ecommerce_tax": "#d95f02"}
 # A lane stays readable up to a few dozen rows; beyond that the picture shows the most recent instruments.
+# Labels are never cut (labelLimit=0): the picture is as wide as its longest citation and scrolls in its box.
 MAX_INSTRUMENTS_PER_LANE = 40
 
 
@@ -106,7 +107,7 @@ def timeline_figure(events: list[Event], source_hash: str, today: dt.date) -> Fi
     colour = alt.Color(
         "domain:N", title="Domain", scale=alt.Scale(domain=list(DOMAIN_COLOURS), range=list(DOMAIN_COLOURS.values()))
     )
-    y = alt.Y("instrument:N", title=None, sort=alt.SortField("order"), axis=alt.Axis(labelLimit=360))
+    y = alt.Y("instrument:N", title=None, sort=alt.SortField("order"), axis=alt.Axis(labelLimit=0))
     time_scale = alt.Scale(domain=[frame["date"].min(), last_day])
     x = alt.X("date:T", title=None, scale=time_scale)
 

@@ -212,3 +212,12 @@ async def test_the_timeline_carries_its_thai_font_and_a_today_line(datasette):
 async def test_authorities_are_named_with_abbreviation_name_and_country(datasette):
     page = (await datasette.client.get("/kb/rules?authority_id=pt-erc")).text
     assert "ERC · " in page and "(PT)" in page
+
+
+async def test_the_timeline_cuts_no_label(datasette, built_db):
+    """Vega cuts a long label with an ellipsis; every label must be whole (the picture scrolls instead)."""
+    svg = (await datasette.client.get("/-/timeline.svg")).text
+    assert "…" not in svg
+    drawn = {row["citation"] for row in sqlite_utils.Database(built_db).query("select distinct citation from events")}
+    simple = [citation for citation in drawn if str(escape(citation)) == citation]
+    assert simple and all(citation in svg for citation in simple)
