@@ -167,3 +167,38 @@ def test_no_serious_accessibility_violation(browser, site, width):
     finally:
         context.close()
     assert found == {}
+
+
+# /compare in a real browser (kept here: Playwright's sync API holds an event loop for its whole module, so
+# browser tests do not share a module with async tests).
+WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_compare_reads_at_desktop_and_phone_width(browser, site, width, request):
+    context = browser.new_context(viewport=WIDTHS[width])
+    page = context.new_page()
+    try:
+        page.goto(site + "/compare?date=2024-01-01")
+        expect(page.locator("h1")).to_have_text("Thailand and Portugal compared, as at 2024-01-01")
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"scrolls sideways by {overflow}px at {width} width"
+        first = page.locator(".compare-question").first
+        headings = first.locator("h3").all_inner_texts()
+        assert headings == ["Thailand", "Portugal (with EU law)"]
+        if width == "phone":  # stacked: Thailand's block above Portugal's
+            th_box, pt_box = (first.locator(f".country-{code}").bounding_box() for code in ("th", "pt"))
+            assert th_box["y"] + th_box["height"] <= pt_box["y"] + 1
+        badge = page.locator(".rule-line .badge").first
+        expect(badge).to_be_visible()
+        page.locator(".compare-index a").first.click()
+        page.select_option("#compare-domain", "ecommerce_tax")
+        page.fill("#compare-date", "2020-01-01")
+        page.locator(".compare-form input[type=submit]").click()
+        page.wait_for_url("**date=2020-01-01**")
+        expect(page.locator("h1")).to_contain_text("2020-01-01")
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=False)
+        context.close()
+

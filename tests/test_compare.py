@@ -9,13 +9,9 @@ import urllib.parse
 
 import pandas as pd
 import pytest
-from playwright.sync_api import expect
-
-from .conftest import DATA_DIR, serve
 
 THAI_ESERVICE_VAT = "th-eservice-vat-scope"  # applies from 2021-09-01
 EU_ONE_STOP_SHOP = "pt-oss-ioss-special-schemes"  # applies from 2021-07-01
-WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 def rule_ids_on(html: str) -> set[str]:
@@ -82,42 +78,3 @@ async def test_the_download_variant_makes_formula_like_cells_inert(datasette):
     assert download.startswith(b"\xef\xbb\xbf") and b"'=1+1" in download and b"'+cmd" in download
     plain = (await datasette.client.get(url)).content
     assert b"=1+1" in plain and b"'=1+1" not in plain
-
-
-# Browser tests last: Playwright's sync API keeps an event loop running for the rest of the module.
-@pytest.fixture(scope="module")
-def site(built_db):
-    with serve(built_db, DATA_DIR) as base:
-        yield base
-
-
-@pytest.mark.parametrize("width", sorted(WIDTHS))
-def test_compare_reads_at_desktop_and_phone_width(browser, site, width, request):
-    context = browser.new_context(viewport=WIDTHS[width])
-    page = context.new_page()
-    try:
-        page.goto(site + "/compare?date=2024-01-01")
-        expect(page.locator("h1")).to_have_text("Thailand and Portugal compared, as at 2024-01-01")
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"scrolls sideways by {overflow}px at {width} width"
-        first = page.locator(".compare-question").first
-        headings = first.locator("h3").all_inner_texts()
-        assert headings == ["Thailand", "Portugal (with EU law)"]
-        if width == "phone":  # stacked: Thailand's block above Portugal's
-            th_box, pt_box = (first.locator(f".country-{code}").bounding_box() for code in ("th", "pt"))
-            assert th_box["y"] + th_box["height"] <= pt_box["y"] + 1
-        badge = page.locator(".rule-line .badge").first
-        expect(badge).to_be_visible()
-        page.locator(".compare-index a").first.click()
-        page.select_option("#compare-domain", "ecommerce_tax")
-        page.fill("#compare-date", "2020-01-01")
-        page.locator(".compare-form input[type=submit]").click()
-        page.wait_for_url("**date=2020-01-01**")
-        expect(page.locator("h1")).to_contain_text("2020-01-01")
-    finally:
-        from .conftest import ARTIFACTS
-
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"compare-{width}.png"), full_page=False)
-        context.close()
-
