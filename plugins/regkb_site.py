@@ -461,10 +461,13 @@ async def compare_page(datasette, request):
 
 
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use characters: never in the data, safe around an escape
+# Relevance: bm25 with the columns weighted title 10, summary 5, the law's own words 3, context and Thai
+# sub-words 1 (ingest/search_index.py SEARCH_COLUMNS gives the column order).
 SEARCH_SQL = """
 select 'rule' as kind, rules.id as id, rules.title_en as title, rules.jurisdiction as country, statuses.label as status,
   rules.status as status_id, rules.verification, rules.status_warning,
-  snippet(rules_search_fts, 0, :start, :end, ' … ', 24) as snippet, bm25(rules_search_fts) as score,
+  snippet(rules_search_fts, -1, :start, :end, ' … ', 24) as snippet,
+  bm25(rules_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0) as score,
   rules.status not in ('in_force', 'unconfirmed') as ended_or_pending
 from rules_search_fts
 join rules_search on rules_search.key_rowid = rules_search_fts.rowid
@@ -473,8 +476,8 @@ join statuses on statuses.id = rules.status
 where rules_search_fts match fts_query(:q)
 union all
 select 'instrument', instruments.id, instruments.citation, instruments.jurisdiction, statuses.label,
-  instruments.status, null, null, snippet(instruments_search_fts, 0, :start, :end, ' … ', 24),
-  bm25(instruments_search_fts), instruments.status not in ('in_force', 'unconfirmed')
+  instruments.status, null, null, snippet(instruments_search_fts, -1, :start, :end, ' … ', 24),
+  bm25(instruments_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0), instruments.status not in ('in_force', 'unconfirmed')
 from instruments_search_fts
 join instruments_search on instruments_search.key_rowid = instruments_search_fts.rowid
 join instruments on instruments.id = instruments_search.id

@@ -83,3 +83,14 @@ async def test_thai_snippets_read_without_segmenter_spaces(datasette):
 async def test_the_search_page_refuses_an_overlong_query(datasette):
     response = await datasette.client.get("/search?q=" + "x" * 600)
     assert response.status_code == 400 and "q:" in response.text
+
+
+@pytest.mark.parametrize("query, first", [
+    ("very large online platform", "eu-dsa-vlop-threshold"),
+    ("representante legal", "eu-dsa-legal-representative"),
+    ("digital services tax", "pt-no-digital-services-tax"),
+])
+async def test_a_title_match_ranks_first(datasette, query, first):
+    """bm25 weights the title above summary, native text and context: the rule named by the query comes first."""
+    html = (await datasette.client.get("/search?q=" + urllib.parse.quote(query))).text
+    assert re.findall(r'class="result-link" href="/kb/(?:rules|instruments)/([^"]+)"', html)[0] == first
