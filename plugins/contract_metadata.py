@@ -38,17 +38,36 @@ def _descriptions(path: str) -> dict:
     return tables
 
 
-@hookimpl
-def get_metadata(datasette, key, database, table):
+def _metadata_for(datasette) -> dict:
+    """The databases' metadata: metadata.yml's "kb" section under each served name, with the generated
+    descriptions. The files are immutable, so it is made once per server and kept (Datasette asks for metadata
+    many times a request)."""
+    served = tuple(
+        (name, db.path)
+        for name, db in datasette.databases.items()
+        if not db.is_memory and db.path is not None and not name.startswith("_")
+    )
+    cached = _made.get(id(datasette))
+    if cached is not None and cached[0] == served:
+        return cached[1]
+    local = (getattr(datasette, "_metadata_local", {}) or {}).get("databases", {}).get(METADATA_NAME, {})
     databases = {}
-    for name, db in datasette.databases.items():
-        if db.is_memory or db.path is None or name.startswith("_"):
-            continue
-        local = (getattr(datasette, "_metadata_local", {}) or {}).get("databases", {}).get(METADATA_NAME, {})
+    for name, path in served:
         written = dict(local) if name != METADATA_NAME else {}
         tables = {
             table_name: {**generated, **(local.get("tables", {}).get(table_name, {}))}
-            for table_name, generated in _descriptions(db.path).items()
+            for table_name, generated in _descriptions(path).items()
         }
         databases[name] = {**written, "tables": {**local.get("tables", {}), **tables}}
-    return {"databases": databases}
+    _made[id(datasette)] = (served, {"databases": databases})
+    return _made[id(datasette)][1]
+
+
+# Datasette merges metadata.yml over this dict in place on every call; the merge writes the same values each time,
+# so the kept dict stays as it is after the first request.
+_made: dict[int, tuple[tuple, dict]] = {}
+
+
+@hookimpl
+def get_metadata(datasette, key, database, table):
+    return _metadata_for(datasette)

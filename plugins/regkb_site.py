@@ -17,6 +17,7 @@ import re
 import sqlite3
 import urllib.parse
 from collections import OrderedDict
+from urllib.parse import parse_qsl
 
 from datasette import hookimpl
 from datasette.filters import FilterArguments
@@ -168,44 +169,65 @@ def host_name(scope) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def request_problem(datasette, scope) -> str | None:
+def query_arguments(scope) -> dict[str, str]:
+    """The request's query string as a dict (blank values kept: an empty parameter is still a parameter)."""
+    return dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True))
+
+
+class TableShapes:
+    """Each table's columns and foreign keys, read once per process: the file is immutable while served."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str], tuple[list[str], list[dict]] | None] = {}
+
+    async def of(self, db, name: str) -> tuple[list[str], list[dict]] | None:
+        key = (db.name, name)
+        if key not in self.known:
+            exists = name in await db.table_names()
+            self.known[key] = (await db.table_columns(name), await db.foreign_keys_for_table(name)) if exists else None
+        return self.known[key]
+
+
+async def request_problem(datasette, scope, args: dict[str, str], shapes: TableShapes) -> str | None:
     """Why a request's parameters cannot be answered (to be sent as HTTP 400 naming the parameter), or None.
 
-    Datasette answers an unknown sort column with a 500 and a misspelt canned-query value with a silent empty
-    answer; both are the visitor's mistake and are said so.
+    Datasette answers an unknown sort column with a 500 and a misspelt code with a silent empty answer; both are
+    the visitor's mistake and are said so. The date and domain of the comparison pages and queries are checked
+    here too, wherever they are asked for.
     """
-    from urllib.parse import parse_qsl
-
     parts = scope["path"].strip("/").split("/")
-    if len(parts) != 2 or parts[0] not in datasette.databases:
-        return None
-    db = datasette.get_database(parts[0])
-    name = parts[1].rsplit(".", 1)[0] if parts[1].endswith((".json", ".csv", ".atom")) else parts[1]
-    args = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True))
-    if name in await db.table_names():
-        columns = await db.table_columns(name)
-        for parameter in ("_sort", "_sort_desc"):
-            if parameter in args and args[parameter] not in columns:
-                return f"{parameter}: table {name} has no column {args[parameter]!r}"
-        # A filter on a column that refers to a lookup table (jurisdiction=TH, status=in_force) must name a value
-        # that exists there: a misspelt code would otherwise give an empty answer that looks like a real one.
-        for key in await db.foreign_keys_for_table(name):
-            value = args.get(key["column"])
-            if value is not None:
-                sql = f"select 1 from [{key['other_table']}] where [{key['other_column']}] = ? limit 1"
-                if (await db.execute(sql, [value])).first() is None:
-                    return f"{key['column']}: no {key['other_table']} value {value!r}"
-        return None
+    if len(parts) == 2 and parts[0] in datasette.databases:
+        db = datasette.get_database(parts[0])
+        name = parts[1].rsplit(".", 1)[0] if parts[1].endswith((".json", ".csv", ".atom")) else parts[1]
+        shape = await shapes.of(db, name)
+        if shape is not None:
+            columns, foreign_keys = shape
+            for parameter in ("_sort", "_sort_desc"):
+                if parameter in args and args[parameter] not in columns:
+                    return f"{parameter}: table {name} has no column {args[parameter]!r}"
+            # A filter on a column that refers to a lookup table (jurisdiction=TH, status=in_force) must name a
+            # value that exists there: a misspelt code would otherwise give an empty answer that looks real.
+            for key in foreign_keys:
+                value = args.get(key["column"])
+                if value is not None:
+                    sql = f"select 1 from [{key['other_table']}] where [{key['other_column']}] = ? limit 1"
+                    if (await db.execute(sql, [value])).first() is None:
+                        return f"{key['column']}: no {key['other_table']} value {value!r}"
+            return None
     if args.get("date"):
         try:
             iso_day(args["date"])
         except ValueError as error:
             return str(error)
     if args.get("domain"):
-        domains = {row[0] for row in (await db.execute("select distinct domain from dimensions")).rows}
+        domains = await known_domains(served_database(datasette))
         if args["domain"] not in domains:
-            return f"domain must be one of {', '.join(sorted(domains))} (or empty for both), got {args['domain']!r}"
+            return f"domain must be one of {', '.join(domains)} (or empty for both), got {args['domain']!r}"
     return None
+
+
+async def known_domains(db) -> list[str]:
+    return [row[0] for row in (await db.execute("select distinct domain from dimensions order by 1")).rows]
 
 
 EXCEL_MAX_BYTES = 32 * 1024 * 1024
@@ -264,13 +286,9 @@ def for_excel(send, neutralise: bool):
     return excel_send
 
 
-def is_arbitrary_sql(scope) -> bool:
+def is_arbitrary_sql(scope, args: dict[str, str]) -> bool:
     """A visitor's own SQL (/kb?sql=..., /kb.json?sql=...), as opposed to a page, table or canned query."""
-    from urllib.parse import parse_qsl
-
-    parts = scope["path"].strip("/").split("/")
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace")))
-    return len(parts) == 1 and bool(query.get("sql"))
+    return len(scope["path"].strip("/").split("/")) == 1 and bool(args.get("sql"))
 
 
 def served_database(datasette):
@@ -287,6 +305,7 @@ def asgi_wrapper(datasette):
         cached = response_cache(app)
         hosts = allowed_hosts(datasette)
         arbitrary_sql = asyncio.Semaphore(1)
+        shapes = TableShapes()
 
         async def read_only(scope, receive, send):
             if scope["type"] != "http":
@@ -316,7 +335,8 @@ def asgi_wrapper(datasette):
                 message = f"Bad request: host {host_name(scope)!r} is not served here (allowed_hosts)"
                 await Response.text(message, status=400).asgi_send(with_headers)
                 return
-            problem = await request_problem(datasette, scope)
+            args = query_arguments(scope)
+            problem = await request_problem(datasette, scope, args, shapes)
             if problem:
                 await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
                 return
@@ -325,7 +345,7 @@ def asgi_wrapper(datasette):
                 excel = for_excel(with_headers, neutralise=b"_dl=1" in arguments)
                 await cached(scope, receive, excel)
                 return
-            if is_arbitrary_sql(scope):
+            if is_arbitrary_sql(scope, args):
                 if arbitrary_sql.locked():  # one visitor's SQL at a time: the other SQL threads stay for pages
                     busy = Response.text(
                         "Busy: another SQL query is running; try again in a few seconds",
@@ -396,15 +416,9 @@ async def compare_page(datasette, request):
     """
     db = served_database(datasette)
     today = dt.date.today().isoformat()
-    day = request.args.get("date") or today
+    day = request.args.get("date") or today  # checked (YYYY-MM-DD) with the domain before this view runs
     domain = request.args.get("domain") or ""
-    try:
-        iso_day(day)
-    except ValueError as error:
-        return Response.text(f"Bad request: {error}", status=400)
-    domains = [row["domain"] for row in (await db.execute("select distinct domain from dimensions order by 1")).rows]
-    if domain and domain not in domains:
-        return Response.text(f"Bad request: domain must be one of {', '.join(domains)} or empty", status=400)
+    domains = await known_domains(db)
     canned = await datasette.get_canned_query(db.name, "compare_rules", None)
     lines = (await db.execute(canned["sql"], {"date": day, "domain": domain})).rows
     pending = (await db.execute(PENDING_SQL, {"date": day, "domain": domain})).rows if day >= today else []

@@ -123,7 +123,7 @@ def fts_query(query: str) -> str:
     return escape_fts(segment_thai(_checked(query))) or '""'
 
 
-Synonyms = dict[str, tuple[str, ...]]  # a form, lower-cased -> every form of its term
+Synonyms = dict[str, tuple[str, ...]]  # a form, lower-cased -> every form of its term; longest form first
 
 
 def _phrase(form: str) -> str:
@@ -153,7 +153,7 @@ def expanded_query(query: str, synonyms: Synonyms) -> tuple[str, list[str]]:
     text = _checked(query).lower()
     groups: list[str] = []
     added: list[str] = []
-    for form in sorted(synonyms, key=len, reverse=True):
+    for form in synonyms:  # longest first (glossary_synonyms orders them once per connection)
         position = _find(form, text)
         while position != -1:
             forms = synonyms[form]
@@ -184,7 +184,7 @@ def glossary_synonyms(conn) -> Synonyms:
         for form in forms:
             if len(form) >= MIN_SUBWORD_CHARS:
                 synonyms.setdefault(form.lower(), tuple(forms))
-    return synonyms
+    return dict(sorted(synonyms.items(), key=lambda item: len(item[0]), reverse=True))
 
 
 def warm_up() -> None:
