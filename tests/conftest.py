@@ -154,6 +154,13 @@ def serve(db_path: Path, data_dir: Path):
     server.wait(timeout=10)
 
 
+def screenshot(page, path: Path) -> None:
+    """Keep a picture of the page as a visitor sees it: after its web fonts (Noto Sans Thai) have loaded."""
+    page.evaluate("document.fonts.ready.then(() => true)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=False)
+
+
 @pytest.fixture(scope="module")
 def browser():
     ensure_chromium()
@@ -168,6 +175,5 @@ def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=False)
+    screenshot(page, ARTIFACTS / f"{request.node.name}.png")
     context.close()
