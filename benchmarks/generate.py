@@ -44,13 +44,14 @@ def _rule(rng: random.Random, pools: dict[str, list[str]], country: str, rule_id
     native = " ".join(rng.sample(pools["th" if country == "TH" else "pt"], 2))
     rule = {
         "id": rule_id,
-        "domain": dimension.domain,
+        "domain": dimension.domain.value,
         "topic": rng.choice(list(Topic)).value,
         "service_type": rng.choice(list(ServiceType)).value,
         "dimension_id": dimension.id,
         "title_en": rng.choice(pools["titles"]),
         "summary_en": ". ".join(rng.sample(pools["en"], 3)) + ".",
         "text_native": native[:600],
+        "text_native_from": "reproduction",
         "provision": rng.choice(pools["provisions"]),
         "effective_from": f"{start_year}-{rng.randint(1, 12):02d}-01",
         "status": Status.in_force.value,
@@ -78,16 +79,15 @@ def _rule(rng: random.Random, pools: dict[str, list[str]], country: str, rule_id
 
 
 def generate(rules: int, out: Path, seed: int = 2026) -> Path:
-    """Write a data folder with `rules` synthetic rules (half Thai, half Portuguese) under out."""
+    """Write a data folder under out: the real data plus `rules` synthetic rules (half Thai, half Portuguese)."""
     kb = validate(load_data_dir(REAL_DATA))
     pools = _pools(kb)
     rng = random.Random(seed)
     if out.exists():
         shutil.rmtree(out)
-    for folder in ("th", "pt"):
-        (out / folder).mkdir(parents=True)
-    # The EU acts that apply in Portugal come as they are: every country folder must hold instruments.
-    shutil.copytree(REAL_DATA / "eu", out / "eu")
+    # The real instruments come as they are (EU rules refer to Portuguese ones); the synthetic ones join them.
+    for folder in ("th", "pt", "eu"):
+        shutil.copytree(REAL_DATA / folder, out / folder)
     for name in REFERENCE_TABLES:
         shutil.copy(REAL_DATA / f"{name}.yml", out / f"{name}.yml")
     authorities = {"TH": [a.id for a in kb.authorities if a.jurisdiction == "TH"],
