@@ -45,6 +45,17 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
 
 
 @contextmanager
+def scratch_target(db_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside db_path that is always removed: a dry run builds into it and keeps nothing."""
+    temporary = db_path.resolve().with_name(f".{db_path.resolve().name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        yield temporary
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
 def ingest_lock(db_path: Path, wait_seconds: float = 60) -> Iterator[None]:
     """Let one ingest at a time write db_path: a second one waits, then fails with a clear message."""
     resolved = db_path.resolve()  # two paths to one file (a symlink) must take the same lock

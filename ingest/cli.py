@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 
 from .atomic import IngestBusy, TargetRefused, check_target
-from .build import BUILD_STEPS, BuildResult, RemovalsRefused, build
+from .build import BuildResult, RemovalsRefused, build
 from .derive import derive
 from .layout import misformatted_files, schema_json
 from .load import instrument_files, load_data_dir
@@ -53,6 +54,14 @@ def progress(label: str, length: int) -> Iterator[Callable[[], None]]:
         yield lambda: bar.update(1)
 
 
+def exit_with_problems(error: DataError) -> typing.NoReturn:
+    """Print every problem, one per line, and exit 1."""
+    for problem in error.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(f"{len(error.problems)} problem(s) found; nothing was written.", err=True)
+    sys.exit(1)
+
+
 def load_and_validate(data_dir: Path) -> KnowledgeBase:
     """Load, validate and derive the data folder, or exit 1 after printing every problem, one per line."""
     if not data_dir.is_dir():
@@ -62,10 +71,7 @@ def load_and_validate(data_dir: Path) -> KnowledgeBase:
             loaded = load_data_dir(data_dir, tick)
         kb = validate(loaded)
     except DataError as error:
-        for problem in error.problems:
-            click.echo(f"error: {problem}", err=True)
-        click.echo(f"{len(error.problems)} problem(s) found; nothing was written.", err=True)
-        sys.exit(1)
+        exit_with_problems(error)
     derive(kb)
     return kb
 
@@ -201,19 +207,21 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float, al
     only when complete, so a failed or interrupted ingest leaves the old kb.db
     exactly as it was. The history of earlier ingests is carried over.
     """
-    kb = load_and_validate(data_dir)
+    if not data_dir.is_dir():
+        raise click.ClickException(f"data folder not found: {data_dir}")
     try:
         check_target(db_path)
-        with progress("Building kb.db", 0 if dry_run else BUILD_STEPS) as tick:
+        with progress("Building kb.db", len(instrument_files(data_dir))) as tick:
             result = build(
-                kb,
-                db_path,
                 data_dir,
+                db_path,
                 dry_run=dry_run,
                 lock_wait_seconds=wait_seconds,
-                on_step=tick,
+                on_file=tick,
                 allow_removals=allow_removals,
             )
+    except DataError as error:
+        exit_with_problems(error)
     except RemovalsRefused as refused:
         for line in format_report(refused.lines):
             click.echo(f"  {line}")
@@ -264,7 +272,9 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int, all
         click.echo(f"{db_path} is missing or older than {data_dir}; building it first")
         try:
             check_target(db_path)
-            build(load_and_validate(data_dir), db_path, data_dir)
+            build(data_dir, db_path)
+        except DataError as error:
+            exit_with_problems(error)
         except (RemovalsRefused, TargetRefused) as refused:
             raise click.ClickException(
                 f"not rebuilding {db_path}: {refused}. Run `regkb ingest` (with "

@@ -8,10 +8,11 @@ instrument's `amends` list. Nothing here checks anything: validate.py has run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from .comparison import answer_line
-from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, KnowledgeBase, Rule, Status
+from .models import COUNTRY_OF, ORIGIN_OF, Amendment, Currency, FxRate, Instrument, KnowledgeBase, Rule, Status
 
 ECB_SOURCE = (
     "https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/"
@@ -39,8 +40,20 @@ def ecb_rate(currency: str, day) -> float | None:
 
 
 def resolve_context(kb: KnowledgeBase) -> None:
-    """Give each rule and source the context its file implies."""
-    for instrument in kb.instruments:
+    """Give each rule and source the context its file implies, and name authorities and glossary sources."""
+    resolve_instruments(kb.instruments)
+    for authority in kb.authorities:
+        abbreviation = f"{authority.abbreviation} · " if authority.abbreviation else ""
+        authority.label = f"{abbreviation}{authority.name_en} ({authority.jurisdiction})"
+    for term in kb.glossary:
+        for position, glossary_source in enumerate(term.sources, start=1):
+            glossary_source.id = f"{term.id}:{position}"
+            glossary_source.term_id = term.id
+
+
+def resolve_instruments(instruments: Iterable[Instrument]) -> None:
+    """Each rule inherits its country, origin, instrument, authority and citation from its file; sources get ids."""
+    for instrument in instruments:
         for rule in instrument.rules:
             rule.jurisdiction = COUNTRY_OF[instrument.jurisdiction]
             rule.origin = ORIGIN_OF[instrument.jurisdiction]
@@ -50,13 +63,6 @@ def resolve_context(kb: KnowledgeBase) -> None:
             for position, source in enumerate(rule.sources, start=1):
                 source.id = f"{rule.id}:{position}"
                 source.rule_id = rule.id
-    for authority in kb.authorities:
-        abbreviation = f"{authority.abbreviation} · " if authority.abbreviation else ""
-        authority.label = f"{abbreviation}{authority.name_en} ({authority.jurisdiction})"
-    for term in kb.glossary:
-        for position, glossary_source in enumerate(term.sources, start=1):
-            glossary_source.id = f"{term.id}:{position}"
-            glossary_source.term_id = term.id
 
 
 def fill_fx_rates(kb: KnowledgeBase) -> None:
@@ -71,12 +77,12 @@ def fill_fx_rates(kb: KnowledgeBase) -> None:
         rate.source = source
 
 
-def derive_threshold_eur(kb: KnowledgeBase) -> None:
+def derive_threshold_eur(rules: Iterable[Rule], fx_rates: list[FxRate]) -> None:
     """Convert currency thresholds to EUR at the newest ECB rate named in fx_rates.yml for the currency."""
     newest: dict[str, FxRate] = {}
-    for rate in sorted(kb.fx_rates, key=lambda rate: rate.date):
+    for rate in sorted(fx_rates, key=lambda rate: rate.date):
         newest[rate.currency] = rate
-    for rule in kb.rules:
+    for rule in rules:
         if rule.threshold_amount is None:
             continue
         if rule.threshold_unit == Currency.EUR:
@@ -88,11 +94,11 @@ def derive_threshold_eur(kb: KnowledgeBase) -> None:
             rule.threshold_fx_date = rate.date
 
 
-def amendments(kb: KnowledgeBase) -> list[Amendment]:
+def amendments(instruments: Iterable[Instrument]) -> list[Amendment]:
     """One row per (amending act, amended act), from each instrument's amends list."""
     return [
         Amendment(instrument_id=instrument.id, amends_id=target)
-        for instrument in kb.instruments
+        for instrument in instruments
         for target in instrument.amends
     ]
 
@@ -109,11 +115,23 @@ def status_warning(rule: Rule) -> str | None:
     return None
 
 
-def derive(kb: KnowledgeBase) -> None:
-    """Every derived field of the validated knowledge base, in place."""
-    resolve_context(kb)
-    for rule in kb.rules:
+def derive_reference(kb: KnowledgeBase) -> None:
+    """The derived fields of the reference tables (authority labels, glossary source ids, ECB rates)."""
+    resolve_context(KnowledgeBase(**{**vars(kb), "instruments": []}))
+    fill_fx_rates(kb)
+
+
+def derive_instruments(instruments: list[Instrument], fx_rates: list[FxRate]) -> None:
+    """The derived fields of instruments' rules; derive_reference has filled fx_rates."""
+    resolve_instruments(instruments)
+    rules = [rule for instrument in instruments for rule in instrument.rules]
+    for rule in rules:
         rule.status_warning = status_warning(rule)
         rule.answer_line = answer_line(rule)
-    fill_fx_rates(kb)
-    derive_threshold_eur(kb)
+    derive_threshold_eur(rules, fx_rates)
+
+
+def derive(kb: KnowledgeBase) -> None:
+    """Every derived field of the validated knowledge base, in place."""
+    derive_reference(kb)
+    derive_instruments(kb.instruments, kb.fx_rates)

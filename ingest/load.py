@@ -8,6 +8,7 @@ reports every broken file at once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -125,16 +126,42 @@ class LoadedData:
 
 def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     """Parse one file; on failure return a Problem naming the file and, where YAML says, the line."""
+    _, content, problem = read_data_file(path, shown_as)
+    return content, problem
+
+
+def read_data_file(path: Path, shown_as: str) -> tuple[str | None, Any, Problem | None]:
+    """One file's content hash (sha1 of the bytes parsed) and parsed content, or a Problem naming the file."""
     try:
         if path.is_symlink() or not path.is_file():
-            return None, Problem(
-                shown_as, "-", "-", "not a regular file (a link, a folder, a device or a pipe)", "E-FILE-NOT-REGULAR"
+            return (
+                None,
+                None,
+                Problem(
+                    shown_as,
+                    "-",
+                    "-",
+                    "not a regular file (a link, a folder, a device or a pipe)",
+                    "E-FILE-NOT-REGULAR",
+                ),
             )
         if path.stat().st_size > MAX_FILE_BYTES:
-            return None, Problem(
-                shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"
+            return (
+                None,
+                None,
+                Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"),
             )
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+    except OSError as error:
+        return None, None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
+    content, problem = parse_yaml(data, shown_as)
+    return hashlib.sha1(data).hexdigest(), content, problem
+
+
+def parse_yaml(data: bytes, shown_as: str) -> tuple[Any, Problem | None]:
+    """Parse a file's bytes; refuse aliases, duplicate keys, binary values and control characters."""
+    try:
+        text = data.decode("utf-8")
         alias_line = _alias_line(text)
         if alias_line is not None:
             return None, Problem(
@@ -147,8 +174,6 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
         return cleaned(yaml.load(text, Loader=DataLoader)), None
     except UnsafeValue as error:
         return None, Problem(shown_as, "-", "-", str(error), error.code)
-    except OSError as error:
-        return None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
     except UnicodeDecodeError as error:
         return None, Problem(shown_as, "-", "-", f"not valid UTF-8 (byte {error.start})", "E-FILE-ENCODING")
     except DuplicateKey as error:
@@ -190,11 +215,8 @@ def instrument_files(data_dir: Path) -> list[Path]:
     return [path for folder in INSTRUMENT_DIRS for path in instrument_files_in(data_dir / folder)]
 
 
-def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> LoadedData:
-    """Read the reference tables and every instrument file, in a stable order.
-
-    on_file, if given, is called after each instrument file (to drive a progress bar).
-    """
+def load_reference(data_dir: Path) -> LoadedData:
+    """Read the reference tables, and report missing country folders and files the ingest would not read."""
     loaded = LoadedData(reference={}, instruments=[], problems=[])
     for name in REFERENCE_TABLES:
         path = data_dir / f"{name}.yml"
@@ -228,16 +250,33 @@ def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> 
         )
         for name in unexpected_files(data_dir)
     ]
+    return loaded
+
+
+def load_data_dir(data_dir: Path, on_file: Callable[[], None] | None = None) -> LoadedData:
+    """Read the reference tables and every instrument file, in a stable order.
+
+    on_file, if given, is called after each instrument file (to drive a progress bar).
+    """
+    loaded = load_reference(data_dir)
     paths = instrument_files(data_dir)
-    shown = [path.relative_to(data_dir).as_posix() for path in paths]
-    read = parallel_map(_read_instrument_file, list(zip(paths, shown, strict=True)), on_file, MIN_FILES_FOR_POOL)
-    for shown_as, (content, problem) in zip(shown, read, strict=True):
+    shown = [shown_path(data_dir, path) for path in paths]
+    read = parallel_map(read_instrument_file, list(zip(paths, shown, strict=True)), MIN_FILES_FOR_POOL)
+    for shown_as, (_, content, problem) in zip(shown, read, strict=True):
         if problem:
             loaded.problems.append(problem)
         else:
             loaded.instruments.append(LoadedFile(shown_as, content))
+        if on_file:
+            on_file()
     return loaded
 
 
-def _read_instrument_file(path_and_name: tuple[Path, str]) -> tuple[Any, Problem | None]:
-    return read_yaml(*path_and_name)
+def shown_path(data_dir: Path, path: Path) -> str:
+    """How messages and build_files name a data file: relative to the data folder."""
+    return path.relative_to(data_dir).as_posix()
+
+
+def read_instrument_file(path_and_name: tuple[Path, str]) -> tuple[str | None, Any, Problem | None]:
+    """read_data_file for one (path, shown name) pair: the form a worker process is handed."""
+    return read_data_file(*path_and_name)

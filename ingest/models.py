@@ -746,6 +746,25 @@ class IngestRun(Record):
     rules_changed: int = Field(description="Rules with at least one changed field against the kb.db replaced.")
     rules_removed: int = Field(description="Rules removed against the kb.db replaced.")
     field_changes: int = Field(description="Lines of the maintainer's change report.")
+    inputs_hash: str | None = Field(
+        default=None,
+        description="sha256 of what every file's rows depend on besides the file itself: the reference tables and the "
+        "ingest's own code. The next build carries an unchanged file's rows over only while this stays the same.",
+    )
+    files_read: int | None = Field(
+        default=None, description="Instrument files parsed and validated by this build (the others were carried over)."
+    )
+
+
+class BuildFile(Record):
+    """An instrument file as the build last read it: the next build carries its rows over while its bytes are the same."""
+
+    primary_key = "path"
+    foreign_keys = (("instrument_id", "instruments", "id"),)
+
+    path: str = Field(description="The file, relative to data/.")
+    content_hash: str = Field(description="sha1 of the file's bytes.")
+    instrument_id: str = Field(description="The instrument the file holds.")
 
 
 class HistoryCommit(Record):
@@ -951,6 +970,7 @@ TABLE_MODELS: dict[str, type[Record]] = {
     "events": Event,
     "figures": Figure,
     "ingest_runs": IngestRun,
+    "build_files": BuildFile,
     "history_commits": HistoryCommit,
     "changes": Change,
     "glossary": GlossaryTerm,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import IngestRun, KnowledgeBase
+from .models import IngestRun, Instrument
 
 TRACKED = ("rules", "instruments")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -43,25 +43,29 @@ class Previous:
     runs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def snapshot_of(kb: KnowledgeBase) -> Snapshot:
+def snapshot_of(instruments: list[Instrument]) -> Snapshot:
     """Rules (with their sources) and instruments as comparable flat records."""
     rules = {}
-    for rule in kb.rules:
+    for rule in (rule for instrument in instruments for rule in instrument.rules):
         record = rule.model_dump(mode="json", exclude=HISTORY_FIELDS | {"sources"})
         record["sources"] = json.dumps(
             [source.model_dump(mode="json") for source in rule.sources], ensure_ascii=False, sort_keys=True
         )
         rules[rule.id] = record
-    instruments = {}
-    for instrument in kb.instruments:
+    records = {}
+    for instrument in instruments:
         record = instrument.model_dump(mode="json", exclude={"rules", "amends"})
         record["amends"] = ", ".join(sorted(instrument.amends)) or None
-        instruments[instrument.id] = record
-    return {"rules": rules, "instruments": instruments}
+        records[instrument.id] = record
+    return {"rules": rules, "instruments": records}
 
 
-def read_previous(db_path: Path) -> Previous:
-    """Read the existing kb.db, if any; a missing or unreadable file means there is no history yet."""
+def read_previous(db_path: Path, instrument_ids: set[str] | None = None) -> Previous:
+    """Read the existing kb.db, if any; a missing or unreadable file means there is no history yet.
+
+    instrument_ids, when given, limits the snapshot to those instruments and their rules (the files an
+    incremental build reads again); the build log is always read whole.
+    """
     empty = Previous(snapshot={name: {} for name in TRACKED})
     if not db_path.exists():
         return empty
@@ -71,20 +75,31 @@ def read_previous(db_path: Path) -> Previous:
         tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
         if not set(TRACKED) <= tables:
             return empty
+        connection.execute("create temp table wanted (id text primary key)")
+        if instrument_ids is None:
+            connection.execute("insert into wanted select id from instruments")
+        else:
+            connection.executemany("insert into wanted values (?)", ((key,) for key in instrument_ids))
+        where = {"rules": "instrument_id in (select id from wanted)", "instruments": "id in (select id from wanted)"}
         snapshot: Snapshot = {}
         for name in TRACKED:
             snapshot[name] = {
                 row["id"]: {key: row[key] for key in row.keys() if name != "rules" or key not in HISTORY_FIELDS}  # noqa: SIM118 (sqlite3.Row iterates values)
-                for row in connection.execute(f"select * from [{name}]")
+                for row in connection.execute(f"select * from [{name}] where {where[name]}")
             }
         sources: dict[str, list[dict]] = {}
-        for row in connection.execute("select * from sources order by rule_id, id"):
+        for row in connection.execute(
+            f"select * from sources where rule_id in (select id from rules where {where['rules']}) order by rule_id, id"
+        ):
             sources.setdefault(row["rule_id"], []).append(dict(row))
         for rule_id, record in snapshot["rules"].items():
             record["sources"] = json.dumps(sources.get(rule_id, []), ensure_ascii=False, sort_keys=True)
         amended: dict[str, list[str]] = {}
         if "amendments" in tables:
-            for row in connection.execute("select instrument_id, amends_id from amendments order by amends_id"):
+            for row in connection.execute(
+                "select instrument_id, amends_id from amendments where instrument_id in (select id from wanted) "
+                "order by amends_id"
+            ):
                 amended.setdefault(row["instrument_id"], []).append(row["amends_id"])
         for instrument_id, record in snapshot["instruments"].items():
             record["amends"] = ", ".join(amended.get(instrument_id, [])) or None
@@ -143,6 +158,15 @@ def diff(old: Snapshot, new: Snapshot) -> list[ReportLine]:
     return lines
 
 
+ACTION_ORDER = {"added": 0, "removed": 1, "changed": 2}
+
+
+def in_report_order(lines: list[ReportLine]) -> list[ReportLine]:
+    """Lines diffed piece by piece, in the order one diff() of the whole would give them (a stable sort keeps
+    each record's fields in contract order)."""
+    return sorted(lines, key=lambda line: (TRACKED.index(line.table_name), ACTION_ORDER[line.action], line.record_id))
+
+
 def format_report(lines: list[ReportLine]) -> list[str]:
     """One line per change, as a maintainer reads it: removals first and loud."""
     symbols = {"removed": "-", "added": "+", "changed": "~"}
@@ -183,9 +207,9 @@ def new_run(
     commit: str | None,
     history: str,
     lines: list[ReportLine],
-    kb: KnowledgeBase,
+    counts: dict[str, int],
 ) -> IngestRun:
-    """This build's entry in the build log."""
+    """This build's entry in the build log; counts holds its rules, instruments and files read."""
     rule_lines = [line for line in lines if line.table_name == "rules"]
     return IngestRun(
         id=max((run["id"] for run in previous.runs), default=0) + 1,
@@ -193,10 +217,11 @@ def new_run(
         data_hash=hash_of_data,
         git_commit=commit,
         history=history,
-        rule_count=len(kb.rules),
-        instrument_count=len(kb.instruments),
+        rule_count=counts["rules"],
+        instrument_count=counts["instruments"],
         rules_added=sum(1 for line in rule_lines if line.action == "added"),
         rules_changed=len({line.record_id for line in rule_lines if line.action == "changed"}),
         rules_removed=sum(1 for line in rule_lines if line.action == "removed"),
         field_changes=len(lines),
+        files_read=counts["files_read"],
     )

@@ -8,16 +8,14 @@ copied from it instead of being segmented again.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import sqlite_utils
 
-from plugins.thai_search import FTS_TOKENIZER, segment_thai, thai_subwords, warm_up
+from plugins.thai_search import FTS_TOKENIZER, segment_thai, thai_subwords
 
-from .models import KnowledgeBase
-from .parallel import MIN_ITEMS_FOR_POOL, parallel_map
+from .models import Authority, Instrument
 
 # The columns a record is found by, weighted by relevance in the site's ranking (title > summary > the law's own
 # words > everything else). The order is the FTS5 column order that bm25() weights refer to.
@@ -26,7 +24,9 @@ FIELD_SEPARATOR = "\x1f"
 Fields = tuple[str, str, str, str]
 
 
-def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, Fields]]]:
+def searchable_texts(
+    authorities: Iterable[Authority], instruments: Iterable[Instrument]
+) -> dict[str, Iterator[tuple[str, Fields]]]:
     """The text each rule and instrument is found by, per column: its own words, then its instrument's and
     authority's names as context.
 
@@ -35,23 +35,24 @@ def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, Fields]
     The texts are generated one at a time: held all at once they would take
     gigabytes at 100,000 rules (Python stores Thai text at 4 bytes a character).
     """
-    authorities = {authority.id: authority for authority in kb.authorities}
+    by_id = {authority.id: authority for authority in authorities}
+    instruments = list(instruments)
 
     def join(*parts: str | None) -> str:
         return "\n".join(part for part in parts if part)
 
     def names(authority_id: str | None) -> str:
-        authority = authorities[str(authority_id)]  # derive.resolve_context gave every rule its authority
+        authority = by_id[str(authority_id)]  # derive.resolve_context gave every rule its authority
         return join(authority.name_en, authority.name_native, authority.abbreviation)
 
-    instruments: dict[str, Fields] = {
+    own: dict[str, Fields] = {
         instrument.id: (
             join(instrument.citation, instrument.title_en),
             "",
             instrument.title_native or "",
             join(instrument.notes, names(instrument.authority_id)),
         )
-        for instrument in kb.instruments
+        for instrument in instruments
     }
     rules = (
         (
@@ -60,12 +61,13 @@ def searchable_texts(kb: KnowledgeBase) -> dict[str, Iterator[tuple[str, Fields]
                 rule.title_en,
                 rule.summary_en,
                 rule.text_native or "",
-                join(rule.provision, rule.notes, *instruments[str(rule.instrument_id)], names(rule.authority_id)),
+                join(rule.provision, rule.notes, *own[instrument.id], names(rule.authority_id)),
             ),
         )
-        for rule in kb.rules
+        for instrument in instruments
+        for rule in instrument.rules
     )
-    return {"rules": rules, "instruments": iter(instruments.items())}
+    return {"rules": rules, "instruments": iter(own.items())}
 
 
 def index_fields(fields: Fields) -> tuple[str, ...]:
@@ -73,8 +75,8 @@ def index_fields(fields: Fields) -> tuple[str, ...]:
     return (*(segment_thai(field) for field in fields), thai_subwords(" ".join(fields)))
 
 
-SEARCH_CHUNK = 5_000
 INDEXED = (*SEARCH_COLUMNS, "subwords")
+SEARCHED_TABLES = ("rules", "instruments")
 
 
 def _text_hash(fields: Fields) -> str:
@@ -83,7 +85,7 @@ def _text_hash(fields: Fields) -> str:
 
 def _previously_indexed(previous: sqlite3.Connection | None, table: str, keys: list[str]) -> dict[str, tuple]:
     """Segmented text the previous kb.db already holds for these ids: (source hash, *indexed columns)."""
-    if previous is None:
+    if previous is None or not keys:
         return {}
     try:
         marks = ", ".join("?" * len(keys))
@@ -94,45 +96,46 @@ def _previously_indexed(previous: sqlite3.Connection | None, table: str, keys: l
         return {}
 
 
-def create_search_index(
-    db: sqlite_utils.Database, table: str, texts: Iterator[tuple[str, Fields]], previous: sqlite3.Connection | None
-) -> None:
-    """An FTS5 index over `table`, aligned on its rowids so Datasette's ?_search= can use it (metadata fts_table).
+def create_search_tables(db: sqlite_utils.Database) -> None:
+    """An FTS5 index per searched table, over a table of its segmented text aligned on the table's rowids.
 
-    Each column holds its field's words with Thai segmented (phrases match there);
-    subwords holds the words inside Thai compounds. Text whose hash is unchanged
-    since the previous kb.db is copied from it instead of being segmented again.
+    Datasette's ?_search= uses it through metadata's fts_table. Each column holds
+    its field's words with Thai segmented (phrases match there); subwords holds
+    the words inside Thai compounds. Triggers keep the index in step as rows are
+    added and deleted, so an incremental build updates it in place.
     """
-    rowids = {row["id"]: row["rowid"] for row in db.query(f"select rowid, id from [{table}]")}
-    search = db.table(f"{table}_search")
-    search.create({"key_rowid": int, "id": str, **dict.fromkeys(INDEXED, str), "source_hash": str}, pk="key_rowid")
-    search.create_index(["id"], unique=True)  # the next rebuild looks its texts up by id
-    while chunk := list(itertools.islice(texts, SEARCH_CHUNK)):
-        hashes = [_text_hash(fields) for _, fields in chunk]
-        known = _previously_indexed(previous, table, [key for key, _ in chunk])
-        fresh = [
-            fields for (key, fields), digest in zip(chunk, hashes, strict=True) if known.get(key, ("",))[0] != digest
-        ]
-        if len(fresh) >= MIN_ITEMS_FOR_POOL:  # load the dictionary once before the pool forks its workers
-            warm_up()
-        segmented = iter(parallel_map(index_fields, fresh))
-        search.insert_all(
-            (
-                {
-                    "key_rowid": rowids[key],
-                    "id": key,
-                    "source_hash": digest,
-                    **dict(
-                        zip(
-                            INDEXED,
-                            known[key][1:] if known.get(key, ("",))[0] == digest else next(segmented),
-                            strict=True,
-                        )
-                    ),
-                }
-                for (key, _), digest in zip(chunk, hashes, strict=True)
-            ),
-            batch_size=1000,
-        )
-    search.enable_fts(list(INDEXED), fts_version="FTS5", tokenize=FTS_TOKENIZER)
-    search.optimize()
+    for table in SEARCHED_TABLES:
+        search = db.table(f"{table}_search")
+        search.create({"key_rowid": int, "id": str, **dict.fromkeys(INDEXED, str), "source_hash": str}, pk="key_rowid")
+        search.create_index(["id"], unique=True)  # the next build looks its texts up by id
+        search.enable_fts(list(INDEXED), fts_version="FTS5", tokenize=FTS_TOKENIZER, create_triggers=True)
+
+
+def index_records(
+    db: sqlite_utils.Database,
+    table: str,
+    texts: list[tuple[str, int, Fields]],
+    previous: sqlite3.Connection | None,
+    segment: Callable[[Callable, list], list],
+) -> None:
+    """Add (id, rowid, fields) records to table's search index; text unchanged since the previous kb.db is copied
+    from it instead of being segmented again. segment maps index_fields over texts (in worker processes or not)."""
+    hashes = [_text_hash(fields) for _, _, fields in texts]
+    known = _previously_indexed(previous, table, [key for key, _, _ in texts])
+    reused = [known.get(key, ("",))[0] == digest for (key, _, _), digest in zip(texts, hashes, strict=True)]
+    fresh = [fields for (_, _, fields), again in zip(texts, reused, strict=True) if not again]
+    segmented = iter(segment(index_fields, fresh))
+    columns = ("key_rowid", "id", *INDEXED, "source_hash")
+    db.conn.executemany(
+        f"insert into [{table}_search] ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+        (
+            (rowid, key, *(known[key][1:] if again else next(segmented)), digest)
+            for (key, rowid, _), digest, again in zip(texts, hashes, reused, strict=True)
+        ),
+    )
+
+
+def optimise_search_indexes(db: sqlite_utils.Database) -> None:
+    """Merge each index's segments into one, for the fastest queries (worth it after a build from scratch)."""
+    for table in SEARCHED_TABLES:
+        db.table(f"{table}_search").optimize()

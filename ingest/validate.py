@@ -23,6 +23,7 @@ from .models import (
     REFERENCE_TABLES,
     TABLE_MODELS,
     Currency,
+    FxRate,
     Instrument,
     JurisdictionCode,
     KnowledgeBase,
@@ -142,14 +143,21 @@ def _located_records(kb: KnowledgeBase, files: dict[str, str]) -> Iterator[tuple
         yield "instruments", instrument, file, f"instrument '{instrument.id}'"
         for rule in instrument.rules:
             yield "rules", rule, file, f"rule '{rule.id}'"
-    for amendment in amendments(kb):
+    for amendment in amendments(kb.instruments):
         yield "amendments", amendment, files[amendment.instrument_id], f"instrument '{amendment.instrument_id}'"
 
 
-def _check_foreign_keys(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
-    """Every foreign key the models declare must lead to a record: one generic check, no list kept by hand."""
-    keys: dict[str, set] = {"instruments": {i.id for i in kb.instruments}, "rules": {r.id for r in kb.rules}}
-    keys |= {table: {_primary_key(record) for record in getattr(kb, table)} for table in REFERENCE_TABLES}
+def _check_foreign_keys(kb: KnowledgeBase, files: dict[str, str], only_reference: bool = False) -> list[Problem]:
+    """Every foreign key the models declare must lead to a record: one generic check, no list kept by hand.
+
+    only_reference limits the check to references into the reference tables, which a part of the files can be
+    checked for on its own.
+    """
+    keys: dict[str, set] = {
+        table: {_primary_key(record) for record in getattr(kb, table)} for table in REFERENCE_TABLES
+    }
+    if not only_reference:
+        keys |= {"instruments": {i.id for i in kb.instruments}, "rules": {r.id for r in kb.rules}}
     problems = []
     for table, record, file, name in _located_records(kb, files):
         for column, target, _ in TABLE_MODELS[table].foreign_keys:
@@ -170,17 +178,6 @@ def _check_meaning(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
     dimensions = {dimension.id: dimension for dimension in kb.dimensions}
     instruments = {instrument.id: instrument for instrument in kb.instruments}
     rated = {rate.currency for rate in kb.fx_rates} | {Currency.EUR}
-    for rate in kb.fx_rates:
-        if ecb_rate(rate.currency, rate.date) is None:
-            problems.append(
-                Problem(
-                    "fx_rates.yml",
-                    f"fx rate '{rate.currency} {rate.date}'",
-                    "date",
-                    f"the ECB has no {rate.currency} reference rate on {rate.date} (choose a TARGET business day)",
-                    "E-FX-NO-RATE",
-                )
-            )
     for instrument in kb.instruments:
         file, record = files[instrument.id], f"instrument '{instrument.id}'"
         folder = file.split("/")[0]
@@ -233,55 +230,88 @@ def _check_meaning(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
     return problems
 
 
-def validate(loaded: LoadedData) -> KnowledgeBase:
-    """Return the knowledge base, or raise DataError listing every problem in every file."""
-    problems = list(loaded.problems)
+def validate_reference(loaded: dict[str, LoadedFile]) -> tuple[dict[str, list[Any]], list[Problem]]:
+    """The reference tables' records, each table checked on its own (duplicate keys included)."""
+    problems: list[Problem] = []
     reference: dict[str, list[Any]] = {}
     for name, model in REFERENCE_TABLES.items():
-        records, found = (
-            _validate_list(loaded.reference[name], model, record_kind(model)) if name in loaded.reference else ([], [])
-        )
+        records, found = _validate_list(loaded[name], model, record_kind(model)) if name in loaded else ([], [])
         reference[name] = records
         problems += found
+        key = model.primary_key if isinstance(model.primary_key, str) else ", ".join(model.primary_key)
+        problems += _duplicates([(f"{name}.yml", _key_text(record), key) for record in records], record_kind(model))
+    reference["dimensions"] = sorted(reference["dimensions"], key=lambda d: (d.sort_order, d.id))
+    problems += _check_ecb_rates(reference["fx_rates"])
+    return reference, problems
 
+
+def _check_ecb_rates(fx_rates: list[FxRate]) -> list[Problem]:
+    """Every rate named in fx_rates.yml must be one the ECB quoted."""
+    return [
+        Problem(
+            "fx_rates.yml",
+            f"fx rate '{rate.currency} {rate.date}'",
+            "date",
+            f"the ECB has no {rate.currency} reference rate on {rate.date} (choose a TARGET business day)",
+            "E-FX-NO-RATE",
+        )
+        for rate in fx_rates
+        if ecb_rate(rate.currency, rate.date) is None
+    ]
+
+
+def validate_instrument_file(loaded_file: LoadedFile) -> tuple[Instrument | None, list[Problem]]:
+    """One instrument file: its fields and rules (the models), and its file name."""
+    instrument, problems = _validate_instrument(loaded_file)
+    if instrument is not None and Path(loaded_file.path).stem != instrument.id:
+        problems.append(
+            Problem(
+                loaded_file.path,
+                f"instrument '{instrument.id}'",
+                "id",
+                f"the id must be the file name ({Path(loaded_file.path).stem})",
+                "E-REF-FILE-NAME",
+            )
+        )
+    return instrument, problems
+
+
+def check_across_files(kb: KnowledgeBase, files: dict[str, str], instrument_files: list[str]) -> list[Problem]:
+    """What no single file can know: ids used twice, references that lead nowhere or make no sense.
+
+    instrument_files lists each instrument's file in kb.instruments order (files maps an id to its first file).
+    """
+    ids = []
+    for instrument, file in zip(kb.instruments, instrument_files, strict=True):
+        ids.append((file, instrument.id, "id"))
+    for instrument, file in zip(kb.instruments, instrument_files, strict=True):
+        ids += [(file, rule.id, "id") for rule in instrument.rules]
+    # Rules and instruments share one space of ids: pages, events and the history name records by id alone.
+    return _duplicates(ids, "record") + _check_foreign_keys(kb, files) + _check_meaning(kb, files)
+
+
+def references_to_reference_tables(kb: KnowledgeBase, files: dict[str, str]) -> list[Problem]:
+    """The reference-table references of some instrument files, checkable before the other files are read."""
+    return _check_foreign_keys(kb, files, only_reference=True)
+
+
+def validate(loaded: LoadedData) -> KnowledgeBase:
+    """Return the knowledge base, or raise DataError listing every problem in every file."""
+    reference, problems = validate_reference(loaded.reference)
+    problems = list(loaded.problems) + problems
     instruments: list[Instrument] = []
     files: dict[str, str] = {}
-    instrument_ids, rule_ids = [], []
+    instrument_files: list[str] = []
     for loaded_file in loaded.instruments:
-        instrument, found = _validate_instrument(loaded_file)
+        instrument, found = validate_instrument_file(loaded_file)
         problems += found
         if instrument is None:
             continue
         instruments.append(instrument)
+        instrument_files.append(loaded_file.path)
         files.setdefault(instrument.id, loaded_file.path)
-        if Path(loaded_file.path).stem != instrument.id:
-            problems.append(
-                Problem(
-                    loaded_file.path,
-                    f"instrument '{instrument.id}'",
-                    "id",
-                    f"the id must be the file name ({Path(loaded_file.path).stem})",
-                    "E-REF-FILE-NAME",
-                )
-            )
-        instrument_ids.append((loaded_file.path, instrument.id, "id"))
-        rule_ids += [(loaded_file.path, rule.id, "id") for rule in instrument.rules]
-
-    for name, model in REFERENCE_TABLES.items():
-        key = model.primary_key if isinstance(model.primary_key, str) else ", ".join(model.primary_key)
-        problems += _duplicates(
-            [(f"{name}.yml", _key_text(record), key) for record in reference[name]], record_kind(model)
-        )
-    # Rules and instruments share one space of ids: pages, events and the history name records by id alone.
-    problems += _duplicates(instrument_ids + rule_ids, "record")
-
-    kb = KnowledgeBase(
-        **{name: records for name, records in reference.items() if name != "dimensions"},
-        dimensions=sorted(reference["dimensions"], key=lambda d: (d.sort_order, d.id)),
-        instruments=instruments,
-    )
-    problems += _check_foreign_keys(kb, files)
-    problems += _check_meaning(kb, files)
+    kb = KnowledgeBase(**reference, instruments=instruments)
+    problems += check_across_files(kb, files, instrument_files)
     if problems:
         raise DataError(problems)
     return kb

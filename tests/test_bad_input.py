@@ -278,7 +278,10 @@ def test_bad_input_is_reported_and_kb_db_is_untouched(case, data_copy, existing_
     assert lines, result.output
     assert any(line.endswith(f"[{code}]") for line in lines), result.output
     assert existing_db.read_bytes() == before
-    assert sorted(path.name for path in existing_db.parent.iterdir()) == ["data", "kb.db"]
+    # Nothing left beside kb.db but the (empty) lock file the ingest holds while it reads the old kb.db.
+    left = sorted(path.name for path in existing_db.parent.iterdir())
+    assert [name for name in left if name != ".kb.db.lock"] == ["data", "kb.db"]
+    assert not (existing_db.parent / ".kb.db.lock").exists() or (existing_db.parent / ".kb.db.lock").stat().st_size == 0
 
 
 def test_every_problem_code_is_documented_and_tested():
