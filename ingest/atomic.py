@@ -13,7 +13,7 @@ from pathlib import Path
 # Fault injection for the crash-safety tests: REGKB_CRASH_AT=<point> makes the ingest SIGKILL itself there,
 # so each test lands in a known state instead of racing a timer.
 CRASH_POINT_VARIABLE = "REGKB_CRASH_AT"
-CRASH_POINTS = ("before-temporary", "while-writing", "after-fsync", "after-rename")
+CRASH_POINTS = ("before-temporary", "after-a-batch", "while-writing", "after-fsync", "after-rename")
 
 
 def crash_point(name: str) -> None:

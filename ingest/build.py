@@ -112,8 +112,8 @@ def _sqlite_value(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
 
 
-def insert_records(db: sqlite_utils.Database, name: str, records: typing.Iterable[Record]) -> int:
-    """Insert records into a contract table with one prepared statement; return how many."""
+def insert_records(db: sqlite_utils.Database, name: str, records: typing.Iterable[Record | dict]) -> int:
+    """Insert records (models, or rows already dumped) into a contract table with one prepared statement."""
     columns = TABLE_MODELS[name].column_names()
     statement = (
         f"insert into [{name}] ({', '.join(f'[{column}]' for column in columns)}) "
@@ -121,7 +121,10 @@ def insert_records(db: sqlite_utils.Database, name: str, records: typing.Iterabl
     )
     values = [
         [_sqlite_value(row.get(column)) for column in columns]
-        for row in (record.model_dump(mode="json", exclude=NESTED_FIELDS) for record in records)
+        for row in (
+            record if isinstance(record, dict) else record.model_dump(mode="json", exclude=NESTED_FIELDS)
+            for record in records
+        )
     ]
     db.conn.executemany(statement, values)
     return len(values)
@@ -195,12 +198,7 @@ def write_whole_set_tables(
     for name, make_rows in tables.items():
         db.table(name).drop(ignore=True)
         create_table(db, name)
-        records = make_rows()
-        db.table(name).insert_all(
-            (record if isinstance(record, dict) else record.model_dump(mode="json", exclude=NESTED_FIELDS))
-            for record in records
-        )
-        counts[name] = len(records)
+        counts[name] = insert_records(db, name, make_rows())
     return counts
 
 
@@ -288,6 +286,7 @@ class FileStream:
             else:
                 read = [read_instrument_file((data_dir / path, path)) for path in batch]
             self.take(list(zip(batch, read, strict=True)))
+            crash_point("after-a-batch")
             for _ in batch:
                 on_file()
 

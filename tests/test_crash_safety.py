@@ -20,7 +20,8 @@ from ingest.atomic import CRASH_POINT_VARIABLE, CRASH_POINTS
 from .conftest import DATA_DIR, VAT_FILE, edit_data_file, run_cli
 
 # Where each kill point leaves kb.db: the old file untouched, or the new one complete.
-EXPECTED = {"before-temporary": "old", "while-writing": "old", "after-fsync": "old", "after-rename": "new"}
+EXPECTED = {"before-temporary": "old", "after-a-batch": "old", "while-writing": "old", "after-fsync": "old",
+            "after-rename": "new"}
 
 
 def ingest(data: Path, db_path: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
