@@ -66,6 +66,13 @@ CACHE_HEADER = (b"x-regkb-cache", b"hit")
 SEEN_ONCE_MAX = 65_536
 
 
+def is_csv_export(scope) -> bool:
+    """A CSV export is never kept: Datasette streams it after a 200 and, when a page of rows hits the SQL time
+    limit, ends it with the error's text; a kept copy would hand that cut-short file to everyone after."""
+    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return scope["path"].endswith(".csv") or query.get("_format") == ["csv"]
+
+
 def response_cache(
     app,
     max_bytes: int = CACHE_MAX_BYTES,
@@ -78,7 +85,7 @@ def response_cache(
     the same host always gives the same answer. The key includes the Host header
     (pages carry absolute links built from it), so one visitor's Host cannot reach
     another's page; responses that set a cookie are never kept; headers count
-    towards the size cap. Large responses (full CSV exports) are passed through. A URL is kept only from its
+    towards the size cap. Large responses and CSV exports are passed through. A URL is kept only from its
     second request on, so one-off URLs (a flood of junk query strings) cannot evict the pages people use.
     """
     entries: OrderedDict[tuple, tuple[dict, bytes, int]] = OrderedDict()
@@ -97,6 +104,9 @@ def response_cache(
             start, body, _ = entries[key]
             await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
             await send({"type": "http.response.body", "body": body})
+            return
+        if is_csv_export(scope):
+            await app(scope, receive, send)
             return
         if hash(key) not in seen_once:
             if len(seen_once) >= SEEN_ONCE_MAX:

@@ -144,6 +144,15 @@ async def test_errors_and_large_exports_are_not_cached(datasette):
     assert all(header != (b"x-regkb-cache", b"hit") for message in sent for header in message.get("headers", []))
 
 
+@pytest.mark.parametrize("path", ["/kb/rules.csv?_size=3", "/kb/rules?_format=csv&_size=3", "/kb/rules.csv?_stream=on"])
+async def test_a_csv_export_is_never_cached(datasette, path):
+    """Datasette streams CSV after a 200 and, when the SQL time limit cuts it short, ends it with the error text:
+    such a file must never be kept and handed to the next visitor."""
+    for _ in range(3):
+        response = await datasette.client.get(path)
+        assert response.status_code == 200 and "x-regkb-cache" not in response.headers
+
+
 async def test_facets_and_cells_show_labels_not_codes(datasette):
     from ingest.models import VOCABULARIES, vocabulary_terms
 
