@@ -486,33 +486,75 @@ async def compare_page(datasette, request):
 
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use characters: never in the data, safe around an escape
 # Relevance: bm25 with the columns weighted title 10, summary 5, the law's own words 3, context and Thai
-# sub-words 1 (ingest/search_index.py SEARCH_COLUMNS gives the column order).
-SEARCH_SQL = """
+# sub-words 1 (ingest/search_index.py SEARCH_COLUMNS gives the column order). Then, in this order:
+# - results holding the words as typed (a known term as the phrase typed) score AS_TYPED_WEIGHT times those found
+#   only through a glossary equivalent (every added
+#   form scores on its own in bm25, so a rule naming a term three ways would otherwise beat one naming it once, but a rule with the equivalent in its title still ranks);
+# - a rule or act that has ended, been replaced or rejected scores at CURRENT_LAW_WEIGHT of one that applies or
+#   is pending: researchers ask what the law is first, and history stays listed below it.
+# The snippet comes from the summary, the law's own words or the title, whichever holds a match, before the
+# context column that sibling rules share (their instrument's notes), so results do not all show the same lines.
+CURRENT_LAW_WEIGHT = 0.6
+AS_TYPED_WEIGHT = 2.0
+RULE_SNIPPET = """coalesce(
+    nullif(snippet({fts}, 1, :start, :end, ' … ', 24), replace(snippet({fts}, 1, :start, :end, ' … ', 24), :start, '')),
+    nullif(snippet({fts}, 2, :start, :end, ' … ', 24), replace(snippet({fts}, 2, :start, :end, ' … ', 24), :start, '')),
+    nullif(snippet({fts}, 0, :start, :end, ' … ', 24), replace(snippet({fts}, 0, :start, :end, ' … ', 24), :start, '')),
+    snippet({fts}, -1, :start, :end, ' … ', 24))"""
+SEARCH_SQL_TEMPLATE = """
 select 'rule' as kind, rules.id as id, rules.title_en as title, rules.jurisdiction as country, statuses.label as status,
   rules.status as status_id, rules.verification, rules.status_warning,
-  snippet(rules_search_fts, -1, :start, :end, ' … ', 24) as snippet,
-  bm25(rules_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0) as score,
-  rules.status not in ('in_force', 'unconfirmed') as ended_or_pending
+  {rule_snippet} as snippet,
+  bm25(rules_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0)
+    * (case when rules.status in ('in_force', 'unconfirmed', 'adopted', 'proposed') then 1.0 else {weight} end) as score,
+  rules.status not in ('in_force', 'unconfirmed') as ended_or_pending,
+  rules_search_fts.rowid in (
+    select rowid from rules_search_fts where rules_search_fts match fts_as_typed(:q)) as as_typed
 from rules_search_fts
 join rules_search on rules_search.key_rowid = rules_search_fts.rowid
 join rules on rules.id = rules_search.id
 join statuses on statuses.id = rules.status
-where rules_search_fts match fts_query(:q)
+where rules_search_fts match {match}(:q)
 union all
 select 'instrument', instruments.id, instruments.citation, instruments.jurisdiction, statuses.label,
   instruments.status, null, null, snippet(instruments_search_fts, -1, :start, :end, ' … ', 24),
-  bm25(instruments_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0), instruments.status not in ('in_force', 'unconfirmed')
+  bm25(instruments_search_fts, 10.0, 5.0, 3.0, 1.0, 1.0)
+    * (case when instruments.status in ('in_force', 'unconfirmed', 'adopted', 'proposed') then 1.0 else {weight} end),
+  instruments.status not in ('in_force', 'unconfirmed'),
+  instruments_search_fts.rowid in (
+    select rowid from instruments_search_fts where instruments_search_fts match fts_as_typed(:q))
 from instruments_search_fts
 join instruments_search on instruments_search.key_rowid = instruments_search_fts.rowid
 join instruments on instruments.id = instruments_search.id
 join statuses on statuses.id = instruments.status
-where instruments_search_fts match fts_query(:q)
-order by score, ended_or_pending, kind desc, id
-limit 100
+where instruments_search_fts match {match}(:q)
 """
+SEARCH_SQL_TEMPLATE = (
+    "select kind, id, title, country, status, status_id, verification, status_warning, snippet, as_typed, "
+    "ended_or_pending, score * (case when as_typed then {typed_weight} else 1.0 end) as score from ("
+    + SEARCH_SQL_TEMPLATE
+    + ") order by score, ended_or_pending, kind desc, id limit 100"
+)
+SEARCH_SQL = SEARCH_SQL_TEMPLATE.format(
+    rule_snippet=RULE_SNIPPET.format(fts="rules_search_fts"),
+    weight=CURRENT_LAW_WEIGHT,
+    match="fts_query",
+    typed_weight=AS_TYPED_WEIGHT,
+)
+# A question ("VAT registration threshold for foreign digital services") whose words no rule holds all of: the
+# page then lists the rules holding any of them, best first, under their own heading.
+ANY_WORD_SQL = SEARCH_SQL_TEMPLATE.format(
+    rule_snippet=RULE_SNIPPET.format(fts="rules_search_fts"),
+    weight=CURRENT_LAW_WEIGHT,
+    match="fts_any",
+    typed_weight=AS_TYPED_WEIGHT,
+)
+FEW_RESULTS = 5
 # The index holds Thai segmented into words; a snippet is shown without those spaces (a highlight mark may sit
 # on either side). A space the text itself had between two Thai phrases goes too: the index cannot tell them apart.
-THAI_SPACE = re.compile(r"(?<=[\u0E00-\u0E7F\ue001]) (?=[\u0E00-\u0E7F\ue000])")
+THAI_SPACE = re.compile(
+    r"(?:(?<=[\u0E00-\u0E7F])|(?<=[\u0E00-\u0E7F]\ue001)) (?=[\u0E00-\u0E7F]|\ue000[\u0E00-\u0E7F])"
+)
 
 
 def readable_snippet(snippet: str) -> Markup:
@@ -535,26 +577,48 @@ def relevance_words(score: float, best: float) -> str:
     )
 
 
+RELEVANCE_WORDS = ("best match", "strong match", "fair match", "weak match")
+
+
+def cards(rows) -> list[dict]:
+    """Result rows as the page shows them: readable snippets, relevance in words against the best of the list.
+
+    The words never rise down the list: a result found only through a glossary equivalent, listed after those
+    holding the words as typed, reads no better than the last of them.
+    """
+    best = min((row["score"] for row in rows), default=0)
+    shown, floor = [], 0
+    for row in rows:
+        floor = max(floor, RELEVANCE_WORDS.index(relevance_words(row["score"], best)))
+        shown.append(dict(row, snippet=readable_snippet(row["snippet"]), relevance=RELEVANCE_WORDS[floor]))
+    return shown
+
+
 async def search_page(datasette, request):
     """/search?q=...: result cards in relevance order (in-force first among equals), with what else was searched."""
     db = served_database(datasette)
     query = request.args.get("q") or ""
     results: list[dict] = []
+    some_words: list[dict] = []
     also: str = ""
     if query.strip():
         try:
             rows = (await db.execute(SEARCH_SQL, {"q": query, "start": MARK_START, "end": MARK_END})).rows
+            partial = []
+            if len(rows) < FEW_RESULTS and len(query.split()) > 1:
+                found = {(row["kind"], row["id"]) for row in rows}
+                partial = [
+                    row
+                    for row in (await db.execute(ANY_WORD_SQL, {"q": query, "start": MARK_START, "end": MARK_END})).rows
+                    if (row["kind"], row["id"]) not in found
+                ]
             also = (await db.execute("select search_expansion(:q)", {"q": query})).first()[0] or ""
         except sqlite3.OperationalError as error:  # fts_query refused the text (too long): the visitor's mistake
             if "user-defined function" not in str(error):
                 raise
             return Response.text("Bad request: q: the search text is too long", status=400)
-        best = rows[0]["score"] if rows else 0
-        results = [
-            dict(row, snippet=readable_snippet(row["snippet"]), relevance=relevance_words(row["score"], best))
-            for row in rows
-        ]
-    context = {"kb_name": db.name, "q": query, "results": results, "also": also}
+        results, some_words = cards(rows), cards(partial)
+    context = {"kb_name": db.name, "q": query, "results": results, "some_words": some_words, "also": also}
     return Response.html(await datasette.render_template("search.html", context, request=request))
 
 

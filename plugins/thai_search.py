@@ -143,31 +143,74 @@ def _find(form: str, text: str, start: int = 0) -> int:
     return -1
 
 
-def expanded_query(query: str, synonyms: Synonyms) -> tuple[str, list[str]]:
+# Spaces a reader types between Thai words ("ภาษี มูลค่าเพิ่ม"): the glossary's forms are written without them.
+SPACE_IN_THAI = re.compile(r"(?<=[\u0E00-\u0E7F]) +(?=[\u0E00-\u0E7F])")
+# Short all-capital abbreviations (AT, DE) are also everyday words (at, de): they count only as typed, in capitals.
+CASE_SENSITIVE_LENGTH = 2
+
+
+def folded(text: str) -> str:
+    """Lower case without Latin accents (balcão -> balcao), Thai marks kept: how queries meet glossary forms."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    kept = "".join(c for c in decomposed if unicodedata.category(c) != "Mn" or "\u0e00" <= c <= "\u0e7f")
+    return unicodedata.normalize("NFC", kept)
+
+
+def expanded_query(query: str, synonyms: Synonyms, mode: str = "all") -> tuple[str, list[str]]:
     """The FTS5 expression for a query, each glossary term in it widened to all its forms; and those added forms.
 
     "IVA limiar" searches ("iva" OR "vat" OR "ภาษี มูลค่า เพิ่ม" ...) AND ("limiar" OR "threshold" ...): a term
     in one language finds rules written in the others, and abbreviations find the words they stand for. The
-    longest known form is matched first, so "one-stop shop" is one term, not three words.
+    longest known form is matched first, so "one-stop shop" is one term, not three words. Forms are matched
+    without accents (balcao unico is balcão único). mode "any" joins the parts with OR instead of AND, for a
+    question whose words no single rule holds all of; mode "typed" searches each known term as the phrase typed,
+    without its equivalents (what ranks the results holding the words as typed first).
     """
-    text = _checked(query).lower()
+    typed = SPACE_IN_THAI.sub("", _checked(query))
+    text = folded(typed)
     groups: list[str] = []
     added: list[str] = []
     for form in synonyms:  # longest first (glossary_synonyms orders them once per connection)
         position = _find(form, text)
         while position != -1:
             forms = synonyms[form]
-            groups.append("(" + " OR ".join(dict.fromkeys(_phrase(other) for other in forms)) + ")")
-            added += [other for other in forms if other.lower() != form and other not in added]
+            original = typed[position : position + len(form)] if len(typed) == len(text) else form
+            if len(form) <= CASE_SENSITIVE_LENGTH and original not in forms:
+                position = _find(form, text, position + 1)
+                continue
+            # The words as typed need not stand together (as before the glossary knew them); the other forms do.
+            if mode == "typed":
+                groups.append(_phrase(original))
+            else:
+                as_typed = " AND ".join(escape_fts(segment_thai(original)).split(" "))
+                others = [
+                    _phrase(other)
+                    for other in forms
+                    if folded(other) != form and len(other) > CASE_SENSITIVE_LENGTH  # "AT" would find "at"
+                ]
+                groups.append("(" + " OR ".join(dict.fromkeys([f"({as_typed})", *others])) + ")")
+            added += [
+                other
+                for other in forms
+                if folded(other) != form and len(other) > CASE_SENSITIVE_LENGTH and other not in added
+            ]
             text = text[:position] + " " + text[position + len(form) :]
+            typed = typed[:position] + " " + typed[position + len(form) :] if len(typed) == len(text) else typed
             position = _find(form, text)
     rest = escape_fts(segment_thai(text))
     parts = groups + [term for term in rest.split(" ") if term]
-    return (" AND ".join(parts) if parts else '""'), added
+    return ((" OR " if mode == "any" else " AND ").join(parts) if parts else '""'), added
+
+
+def _searchable_form(form: str) -> str:
+    """A glossary form as text writes it: without the words in brackets that explain it ("customs duty (import
+    duty)" is searched as "customs duty"; no text writes the two together)."""
+    bare = re.sub(r"\s*\([^)]*\)", "", form).strip()
+    return bare if len(bare) >= 3 else form
 
 
 def glossary_synonyms(conn) -> Synonyms:
-    """Every form of every glossary term in the connection's kb.db; none when there is no glossary."""
+    """Every form of every glossary term in the connection's kb.db, accents folded; none without a glossary."""
     try:
         rows = conn.execute(
             "select term_en, term_th, term_pt, abbreviations_en, abbreviations_th, abbreviations_pt, "
@@ -180,10 +223,10 @@ def glossary_synonyms(conn) -> Synonyms:
         forms = [normalise(form) for form in row[:3] if form]
         for listed in row[3:]:
             forms += [normalise(form) for form in json.loads(listed or "[]") if form]
-        forms = list(dict.fromkeys(forms))
+        forms = list(dict.fromkeys(_searchable_form(form) for form in forms))
         for form in forms:
             if len(form) >= MIN_SUBWORD_CHARS:
-                synonyms.setdefault(form.lower(), tuple(forms))
+                synonyms.setdefault(folded(form), tuple(forms))
     return dict(sorted(synonyms.items(), key=lambda item: len(item[0]), reverse=True))
 
 
@@ -205,12 +248,20 @@ def prepare_connection(conn):
     def expanded(query: str) -> str:
         return expanded_query(query, synonyms)[0]
 
+    def any_word(query: str) -> str:
+        return expanded_query(query, synonyms, mode="any")[0]
+
+    def as_typed(query: str) -> str:
+        return expanded_query(query, synonyms, mode="typed")[0]
+
     def also_searched(query: str) -> str:
         return ", ".join(expanded_query(query, synonyms)[1])
 
     conn.create_function("escape_fts", 1, expanded, deterministic=True)
     conn.create_function("fts_query", 1, expanded, deterministic=True)
+    conn.create_function("fts_any", 1, any_word, deterministic=True)
     conn.create_function("fts_literal", 1, fts_query, deterministic=True)
+    conn.create_function("fts_as_typed", 1, as_typed, deterministic=True)
     conn.create_function("search_expansion", 1, also_searched, deterministic=True)
 
 

@@ -31,8 +31,13 @@ def test_the_glossary_is_a_table_researchers_can_browse(built_db, kb):
 def test_expansion_widens_each_known_term_and_keeps_the_rest():
     synonyms = {form: ("VAT", "IVA", "value added tax") for form in ("value added tax", "vat", "iva")}
     expression, added = expanded_query("IVA limiar", synonyms)
-    assert expression == '("VAT" OR "IVA" OR "value added tax") AND "limiar"'
+    assert expression == '(("IVA") OR "VAT" OR "value added tax") AND "limiar"'
     assert added == ["VAT", "value added tax"]
+    # the words as typed need not stand together; the other forms are phrases; accents are optional
+    two_words = {"balcao unico": ("balcão único", "one-stop shop")}
+    assert expanded_query("Balcao unico", two_words)[0] == '(("Balcao" AND "unico") OR "one-stop shop")'
+    assert expanded_query("Balcao unico", two_words, mode="typed")[0] == '"Balcao unico"'
+    assert expanded_query("IVA limiar", synonyms, mode="any")[0] == '(("IVA") OR "VAT" OR "value added tax") OR "limiar"'
     assert expanded_query("relativa", synonyms)[0] == '"relativa"'  # IVA inside a word is not IVA
     assert expanded_query("", synonyms)[0] == '""'
 

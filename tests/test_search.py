@@ -195,3 +195,17 @@ async def test_a_rebuild_reuses_unchanged_segmentation_and_redoes_changed_text(t
     # key_rowid only aligns a row with its rule's rowid, which a file read again gets anew
     assert all(dict(after[key], key_rowid=0) == dict(before[key], key_rowid=0) for key in before if key != changed)
     assert changed in await search(make_datasette(db_path), "กฎ")
+
+
+async def test_a_question_no_rule_answers_word_for_word_lists_rules_holding_some_of_its_words(datasette):
+    """Every word of a search must match, so a question in words of its own finds one rule or none; the page then
+    lists, under their own heading, the rules holding any of the words."""
+    question = "VAT registration threshold for foreign digital services"
+    every_word = await search(datasette, question)
+    html = (await datasette.client.get("/search?q=" + urllib.parse.quote(question))).text
+    assert len(every_word) < 5
+    head, _, partial = html.partition('id="some-words"')
+    assert partial and partial.count('class="result-card"') >= 10
+    assert "th-eservice-vat-threshold" in partial  # the Thai threshold rule holds VAT, registration, threshold
+    one_word = (await datasette.client.get("/search?q=" + urllib.parse.quote("VAT"))).text
+    assert 'id="some-words"' not in one_word  # a one-word search has nothing to widen
