@@ -209,3 +209,11 @@ async def test_a_question_no_rule_answers_word_for_word_lists_rules_holding_some
     assert "th-eservice-vat-threshold" in partial  # the Thai threshold rule holds VAT, registration, threshold
     one_word = (await datasette.client.get("/search?q=" + urllib.parse.quote("VAT"))).text
     assert 'id="some-words"' not in one_word  # a one-word search has nothing to widen
+
+
+async def test_table_search_points_to_the_relevance_ordered_search_page(datasette):
+    """Datasette's table search cannot order by relevance; the page says so and links the search page."""
+    html = (await datasette.client.get("/kb/rules?_search=" + urllib.parse.quote("balcão único"))).text
+    assert 'href="/search?q=balc%C3%A3o%20%C3%BAnico"' in html and "in order of relevance" in html
+    plain = (await datasette.client.get("/kb/rules")).text
+    assert "in order of relevance" not in plain
