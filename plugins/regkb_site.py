@@ -306,6 +306,28 @@ def served_database(datasette):
     return datasette.get_database()
 
 
+# Exports must not starve the pages: CSV is made row by row in Python, in the one event loop every request
+# shares. A process runs EXPORT_SLOTS exports at once, and each export rests EXPORT_REST times as long as it
+# worked after every chunk it sends, so pages and searches keep most of the process.
+EXPORT_SLOTS = 1
+EXPORT_REST = 1.0
+
+
+def paced_export(send):
+    """send for a CSV export: after each chunk, give the event loop back for as long as the chunk took."""
+    clock = asyncio.get_running_loop().time
+    last: float | None = None  # set by the first message: time spent waiting for a slot is not work
+
+    async def paced(message):
+        nonlocal last
+        await send(message)
+        if message["type"] == "http.response.body" and message.get("more_body") and last is not None:
+            await asyncio.sleep((clock() - last) * EXPORT_REST)
+        last = clock()
+
+    return paced
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     """The site is read-only: refuse every request that is not a read with 405, before Datasette sees it;
@@ -315,6 +337,7 @@ def asgi_wrapper(datasette):
         cached = response_cache(app)
         hosts = allowed_hosts(datasette)
         arbitrary_sql = asyncio.Semaphore(1)
+        export_slot = asyncio.Semaphore(EXPORT_SLOTS)
         shapes = TableShapes()
 
         async def read_only(scope, receive, send):
@@ -351,9 +374,11 @@ def asgi_wrapper(datasette):
                 await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
                 return
             arguments = scope.get("query_string", b"").split(b"&")
-            if scope["path"].endswith(".csv") and b"_bom=1" in arguments:
-                excel = for_excel(with_headers, neutralise=b"_dl=1" in arguments)
-                await cached(scope, receive, excel)
+            if is_csv_export(scope):
+                paced = paced_export(with_headers)
+                writer = for_excel(paced, neutralise=b"_dl=1" in arguments) if b"_bom=1" in arguments else paced
+                async with export_slot:  # one export at a time per process; the next one waits its turn
+                    await cached(scope, receive, writer)
                 return
             if is_arbitrary_sql(scope, args):
                 if arbitrary_sql.locked():  # one visitor's SQL at a time: the other SQL threads stay for pages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import subprocess
@@ -151,6 +152,36 @@ async def test_a_csv_export_is_never_cached(datasette, path):
     for _ in range(3):
         response = await datasette.client.get(path)
         assert response.status_code == 200 and "x-regkb-cache" not in response.headers
+
+
+async def test_exports_take_turns_and_rest_between_chunks(monkeypatch):
+    """Two exports at once: the second starts when the first ends, and its pause after a chunk is the time that
+    chunk took, not the time it waited for its turn."""
+    from plugins import regkb_site
+
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(seconds):
+        slept.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(regkb_site.asyncio, "sleep", recorded_sleep)
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def export(chunks: int):
+        paced = regkb_site.paced_export(send)  # made as the request arrives, as the middleware does
+        await real_sleep(0.2)  # then waiting for a slot: must not count as work
+        await paced({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(chunks):
+            await paced({"type": "http.response.body", "body": b"x", "more_body": True})
+        await paced({"type": "http.response.body", "body": b"", "more_body": False})
+
+    await export(3)
+    assert len(slept) == 3 and max(slept) < 0.1
 
 
 async def test_facets_and_cells_show_labels_not_codes(datasette):
