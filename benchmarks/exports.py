@@ -15,8 +15,8 @@ Writes benchmarks/results/exports-<rules>.json and prints Markdown.
 from __future__ import annotations
 
 import json
-import statistics
 import sqlite3
+import statistics
 import subprocess
 import threading
 import time

@@ -17,6 +17,7 @@ import re
 import sqlite3
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from datasette import hookimpl
@@ -307,15 +308,16 @@ def served_database(datasette):
 
 
 # Exports must not starve the pages: CSV is made row by row in Python, in the one event loop every request
-# shares. A process runs EXPORT_SLOTS exports at once, and each export rests EXPORT_REST times as long as it
-# worked after every chunk it sends, so pages and searches keep most of the process.
+# shares. A process runs EXPORT_SLOTS exports at once, and while pages are being answered each export rests
+# EXPORT_REST times as long as it worked, so pages and searches keep most of the process.
 EXPORT_SLOTS = 1
 EXPORT_REST = 1.0
 EXPORT_WORK_SLICE = 0.05
 
 
-def paced_export(send):
-    """send for a CSV export: after every EXPORT_WORK_SLICE seconds of work, give the event loop back for as long.
+def paced_export(send, others_waiting: Callable[[], bool] = lambda: True):
+    """send for a CSV export: after every EXPORT_WORK_SLICE seconds of work, give the event loop back for as long,
+    while others_waiting() says other requests are being answered (alone, an export runs at full speed).
 
     Datasette sends a CSV row by row; resting after each row would cost a timer tick per row, so work is summed.
     """
@@ -330,7 +332,8 @@ def paced_export(send):
         if message["type"] == "http.response.body" and message.get("more_body") and last is not None:
             worked += now - last
             if worked >= EXPORT_WORK_SLICE:
-                await asyncio.sleep(worked * EXPORT_REST)
+                if others_waiting():
+                    await asyncio.sleep(worked * EXPORT_REST)
                 worked, now = 0.0, clock()
         last = now
 
@@ -347,6 +350,7 @@ def asgi_wrapper(datasette):
         hosts = allowed_hosts(datasette)
         arbitrary_sql = asyncio.Semaphore(1)
         export_slot = asyncio.Semaphore(EXPORT_SLOTS)
+        pages_in_flight = 0  # requests other than exports being answered now: exports rest only for them
         shapes = TableShapes()
 
         async def read_only(scope, receive, send):
@@ -384,7 +388,7 @@ def asgi_wrapper(datasette):
                 return
             arguments = scope.get("query_string", b"").split(b"&")
             if is_csv_export(scope):
-                paced = paced_export(with_headers)
+                paced = paced_export(with_headers, lambda: pages_in_flight > 0)
                 writer = for_excel(paced, neutralise=b"_dl=1" in arguments) if b"_bom=1" in arguments else paced
                 async with export_slot:  # one export at a time per process; the next one waits its turn
                     await cached(scope, receive, writer)
@@ -401,7 +405,12 @@ def asgi_wrapper(datasette):
                 async with arbitrary_sql:
                     await cached(scope, receive, with_headers)
                 return
-            await cached(scope, receive, with_headers)
+            nonlocal pages_in_flight
+            pages_in_flight += 1
+            try:
+                await cached(scope, receive, with_headers)
+            finally:
+                pages_in_flight -= 1
 
         return read_only
 

@@ -182,6 +182,14 @@ async def test_an_export_rests_as_long_as_it_worked_and_not_for_its_wait(monkeyp
     await paced({"type": "http.response.body", "body": b"", "more_body": False})
     assert 3 <= len(slept) <= 4 and all(0.05 <= rest < 0.1 for rest in slept), slept
 
+    slept.clear()  # alone (no page being answered), an export never rests
+    alone = regkb_site.paced_export(send, lambda: False)
+    await alone({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(10):
+        time.sleep(0.02)
+        await alone({"type": "http.response.body", "body": b"x", "more_body": True})
+    assert slept == []
+
 
 async def test_facets_and_cells_show_labels_not_codes(datasette):
     from ingest.models import VOCABULARIES, vocabulary_terms
