@@ -62,7 +62,9 @@ def percentile(samples: list[float], share: float) -> float:
 @click.command()
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 @click.option("--seconds", default=30, show_default=True)
-def main(db_path: Path, seconds: int) -> None:
+@click.option("--exporters", default=2, show_default=True, help="Export clients in the mixed load (0: pages only).")
+@click.option("--skip-exports", is_flag=True, help="Skip the five exports (memory) and run the mixed load only.")
+def main(db_path: Path, seconds: int, exporters: int, skip_exports: bool) -> None:
     expected = sqlite3.connect(db_path).execute("select count(*) from rules").fetchone()[0]
     port = free_port()
     server = subprocess.Popen(datasette_command(db_path, "127.0.0.1", port), stdout=subprocess.DEVNULL,
@@ -80,7 +82,7 @@ def main(db_path: Path, seconds: int) -> None:
                 client.get(base + url + "&_warm=1")
             before = rss_mb(server)
             exports = []
-            for _ in range(5):
+            for _ in range(0 if skip_exports else 5):
                 started = time.perf_counter()
                 rows = export_rows(client, base)
                 exports.append({"rows": rows, "complete": rows == expected, "s": round(time.perf_counter() - started, 1),
@@ -113,7 +115,7 @@ def main(db_path: Path, seconds: int) -> None:
 
         threads = [threading.Thread(target=page_client, args=("faceted", FACETED, n)) for n in range(3)]
         threads += [threading.Thread(target=page_client, args=("search", THAI_SEARCH, n)) for n in range(3)]
-        threads += [threading.Thread(target=export_client) for _ in range(2)]
+        threads += [threading.Thread(target=export_client) for _ in range(exporters)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -125,10 +127,11 @@ def main(db_path: Path, seconds: int) -> None:
         "rules": expected,
         "rss_before_exports_mb": before,
         "exports": exports,
-        "rss_after_5_exports_mb": exports[-1]["rss_mb"],
+        "rss_after_5_exports_mb": exports[-1]["rss_mb"] if exports else None,
         "rss_after_mixed_load_mb": after_load,
         "mixed_load": {
             "seconds": seconds,
+            "export_clients": exporters,
             "errors": errors[:10],
             "error_count": len(errors),
             "exports_finished": len(complete),
@@ -140,7 +143,7 @@ def main(db_path: Path, seconds: int) -> None:
         },
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"exports-{expected}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"exports-{expected}{'' if exporters else '-no-exports'}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 

@@ -61,6 +61,7 @@ from .report import ReportLine
 from .search_index import (
     create_search_tables,
     index_records,
+    index_search_tables,
     optimise_search_indexes,
     searchable_texts,
 )
@@ -98,13 +99,17 @@ def rows(records: typing.Sequence[Record]) -> list[dict[str, Any]]:
     return [record.model_dump(mode="json", exclude=NESTED_FIELDS) for record in records]
 
 
-def create_table(db: sqlite_utils.Database, name: str) -> None:
-    """An empty table of the contract: its columns, keys and indexes, from its model."""
+def create_table(db: sqlite_utils.Database, name: str, indexes: bool = True) -> None:
+    """An empty table of the contract: its columns, keys and (unless indexes is False) indexes, from its model."""
     model = TABLE_MODELS[name]
-    table = db.table(name)
-    table.create(column_types(model), pk=model.primary_key, foreign_keys=list(model.foreign_keys))
-    for column in model.indexed:
-        table.create_index([column])
+    db.table(name).create(column_types(model), pk=model.primary_key, foreign_keys=list(model.foreign_keys))
+    if indexes:
+        create_indexes(db, name)
+
+
+def create_indexes(db: sqlite_utils.Database, name: str) -> None:
+    for column in TABLE_MODELS[name].indexed:
+        db.table(name).create_index([column], if_not_exists=True)
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -203,10 +208,22 @@ def write_whole_set_tables(
 
 
 def create_tables(db: sqlite_utils.Database) -> None:
-    """Every table of the contract, empty, in the order their foreign keys need; then the search indexes."""
+    """Every table of the contract, empty, in the order their foreign keys need; then the search tables.
+
+    The file tables get their indexes once filled (finish_new_tables): one sorted pass per index instead of an
+    update per row.
+    """
     for name in TABLE_MODELS:
-        create_table(db, name)
+        create_table(db, name, indexes=name not in FILE_TABLES)
     create_search_tables(db)
+
+
+def finish_new_tables(db: sqlite_utils.Database) -> None:
+    """After a build from scratch: the file tables' indexes, then the search index in one pass, merged."""
+    for name in FILE_TABLES:
+        create_indexes(db, name)
+    index_search_tables(db)
+    optimise_search_indexes(db)
 
 
 class RemovalsRefused(RuntimeError):
@@ -490,7 +507,7 @@ def build(
             if dangling:  # the checks rule these out; a hit here is a bug in the ingest, not in the data
                 raise RuntimeError(f"foreign key check failed: {dangling[:5]}")
             if not plan.start_from_previous:
-                optimise_search_indexes(db)
+                finish_new_tables(db)
             db.analyze()
             db.close()
         return BuildResult(counts, run, lines, first_build=not previous.runs, history=walked)

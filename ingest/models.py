@@ -267,16 +267,27 @@ class Record(BaseModel):
     primary_key: ClassVar[str | tuple[str, ...]] = "id"
     foreign_keys: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     indexed: ClassVar[tuple[str, ...]] = ()
+    _derived: ClassVar[tuple[str, ...]]
 
     @model_validator(mode="before")
     @classmethod
     def _reject_derived_input(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for name, field in cls.model_fields.items():
-                extra = field.json_schema_extra or {}
-                if isinstance(extra, dict) and extra.get("derived") and name in data:
+            for name in cls.derived_fields():
+                if name in data:
                     raise custom_error("E-FIELD-DERIVED", name, "is derived by the ingest; remove it from the file")
         return data
+
+    @classmethod
+    def derived_fields(cls) -> tuple[str, ...]:
+        """The fields the ingest computes, found once per model (this check runs for every record read)."""
+        if "_derived" not in cls.__dict__:
+            cls._derived = tuple(
+                name
+                for name, field in cls.model_fields.items()
+                if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("derived")
+            )
+        return cls._derived
 
     @classmethod
     def column_names(cls) -> list[str]:

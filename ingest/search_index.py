@@ -101,14 +101,21 @@ def create_search_tables(db: sqlite_utils.Database) -> None:
 
     Datasette's ?_search= uses it through metadata's fts_table. Each column holds
     its field's words with Thai segmented (phrases match there); subwords holds
-    the words inside Thai compounds. Triggers keep the index in step as rows are
-    added and deleted, so an incremental build updates it in place.
+    the words inside Thai compounds. The index itself is made by index_search_tables.
     """
     for table in SEARCHED_TABLES:
         search = db.table(f"{table}_search")
         search.create({"key_rowid": int, "id": str, **dict.fromkeys(INDEXED, str), "source_hash": str}, pk="key_rowid")
         search.create_index(["id"], unique=True)  # the next build looks its texts up by id
-        search.enable_fts(list(INDEXED), fts_version="FTS5", tokenize=FTS_TOKENIZER, create_triggers=True)
+
+
+def index_search_tables(db: sqlite_utils.Database) -> None:
+    """Index the search tables of a build from scratch in one pass (about twice as fast as row by row through
+    triggers), and add the triggers that keep the index in step when a later build changes some rows."""
+    for table in SEARCHED_TABLES:
+        db.table(f"{table}_search").enable_fts(
+            list(INDEXED), fts_version="FTS5", tokenize=FTS_TOKENIZER, create_triggers=True
+        )
 
 
 def index_records(
