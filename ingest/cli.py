@@ -19,7 +19,7 @@ from .layout import misformatted_files, schema_json
 from .load import instrument_files, load_data_dir
 from .models import KnowledgeBase
 from .problems import DataError, errors_markdown
-from .publish import PROJECT_DIR, datasette_command, is_stale, serve_with_workers
+from .publish import DEFAULT_HEADER_SECONDS, PROJECT_DIR, is_stale, serve_site
 from .report import format_report
 from .validate import validate
 
@@ -263,7 +263,23 @@ def ingest(data_dir: Path, db_path: Path, dry_run: bool, wait_seconds: float, al
     multiple=True,
     help="A host name the site answers for besides loopback (repeatable); other Host headers get 400.",
 )
-def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int, allowed: tuple[str, ...]) -> None:
+@click.option(
+    "--header-timeout",
+    "header_seconds",
+    default=DEFAULT_HEADER_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a new connection has to send its first request's headers before it is closed.",
+)
+def serve(
+    data_dir: Path,
+    db_path: Path,
+    host: str,
+    port: int,
+    workers: int,
+    allowed: tuple[str, ...],
+    header_seconds: float,
+) -> None:
     """Serve kb.db read-only with Datasette, building it first if it is missing or stale.
 
     kb.db is stale when any file under --data is newer than it.
@@ -291,8 +307,4 @@ def serve(data_dir: Path, db_path: Path, host: str, port: int, workers: int, all
     names = [*allowed, *([host] if host not in ("0.0.0.0", "::") else [])]
     os.environ["REGKB_ALLOWED_HOSTS"] = ",".join(names)  # read by plugins/regkb_site.py in every worker
     click.echo(f"serving {db_path} on http://{host}:{port}/")
-    if workers > 1:
-        serve_with_workers(db_path, host, port, workers)
-    else:
-        command = datasette_command(db_path, host=host, port=port)
-        os.execvp(command[0], command)
+    serve_site(db_path, host, port, workers, header_seconds)

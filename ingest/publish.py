@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 METADATA = PROJECT_DIR / "metadata.yml"
 TEMPLATES = PROJECT_DIR / "templates"
@@ -84,16 +86,56 @@ DB_ENVIRONMENT_VARIABLE = "REGKB_DB"
 
 
 def asgi_app():
-    """ASGI app factory for `regkb serve --workers N`: each uvicorn worker process serves the same immutable file."""
+    """ASGI app factory for `regkb serve`: each uvicorn worker process serves the same immutable file."""
     return make_datasette(Path(os.environ[DB_ENVIRONMENT_VARIABLE])).app()
 
 
-def serve_with_workers(db_path: Path, host: str, port: int, workers: int) -> None:
-    """Serve kb.db from several processes sharing one socket: one Python process tops out near one core."""
+# A connection must deliver its first request's headers within this many seconds, or it is closed: clients that
+# open connections and send nothing (or a byte at a time) would otherwise hold a file handle each, for ever.
+# Later requests on a kept-alive connection are bounded by uvicorn's keep-alive timeout (5 s).
+HEADER_SECONDS_VARIABLE = "REGKB_HEADER_SECONDS"
+DEFAULT_HEADER_SECONDS = 10.0
+# Open connections per process beyond which requests are answered 503 at once.
+CONNECTION_LIMIT = 1000
+
+
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for the first request of each connection (uvicorn has none)."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        super().connection_made(transport)
+        seconds = float(os.environ.get(HEADER_SECONDS_VARIABLE) or DEFAULT_HEADER_SECONDS)
+        self.header_deadline = self.loop.call_later(seconds, self.close_if_no_request)
+
+    def close_if_no_request(self) -> None:
+        if self.cycle is None:  # no complete request yet: half-sent headers, or nothing at all
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.header_deadline.cancel()
+        super().connection_lost(exc)
+
+
+def serve_site(db_path: Path, host: str, port: int, workers: int, header_seconds: float) -> None:
+    """Serve kb.db with uvicorn: half-sent requests time out, connections are capped; one process per worker.
+
+    The same Datasette, metadata, templates and plugins as `datasette serve` (make_datasette). Several workers
+    share one socket: one Python process tops out near one core.
+    """
     import uvicorn
 
     os.environ[DB_ENVIRONMENT_VARIABLE] = str(db_path.resolve())
-    uvicorn.run("ingest.publish:asgi_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    os.environ[HEADER_SECONDS_VARIABLE] = str(header_seconds)
+    uvicorn.run(
+        "ingest.publish:asgi_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=HeaderDeadlineProtocol,
+        limit_concurrency=CONNECTION_LIMIT,
+        log_level="warning",
+    )
 
 
 def is_stale(db_path: Path, data_dir: Path) -> bool:

@@ -130,12 +130,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(db_path: Path, data_dir: Path):
+def serve(db_path: Path, data_dir: Path, *options: str):
     """`regkb serve` in a subprocess on 127.0.0.1, as a maintainer starts it; yields its base URL."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "ingest", "serve", "--db", str(db_path), "--data", str(data_dir),
-         "--port", str(port)],
+         "--port", str(port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"

@@ -113,3 +113,30 @@ def test_the_real_server_refuses_forged_hosts_and_bad_parameters(built_db):
         home = httpx.get(base + "/")
         assert home.status_code == 200 and home.headers["x-content-type-options"] == "nosniff"
         assert "evil.example" not in home.text
+
+
+def test_half_sent_requests_are_cut_off_and_the_site_keeps_answering(built_db):
+    """Connections that send half their headers, or nothing, are closed after --header-timeout; others are served."""
+    import socket
+    import time
+
+    import httpx
+
+    from .conftest import DATA_DIR, serve
+
+    with serve(built_db, DATA_DIR, "--header-timeout", "1") as base:
+        port = int(base.rsplit(":", 1)[1])
+        stalled = []
+        for number in range(50):
+            connection = socket.create_connection(("127.0.0.1", port))
+            if number % 2:
+                connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the blank line never comes
+            connection.settimeout(10)
+            stalled.append(connection)
+        assert httpx.get(base + "/kb/rules.json?_size=1").status_code == 200  # meanwhile, a real visitor
+        started = time.monotonic()
+        for connection in stalled:
+            assert connection.recv(100) == b""  # closed by the server, with no answer
+            connection.close()
+        assert time.monotonic() - started < 5
+        assert httpx.get(base + "/").status_code == 200
