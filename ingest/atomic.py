@@ -26,12 +26,19 @@ class IngestBusy(RuntimeError):
     """Another ingest holds the lock on the same kb.db."""
 
 
+def temporary_beside(db_path: Path) -> Path:
+    """This process's temporary file beside db_path (remove_stale_temporaries finds those of killed builds)."""
+    resolved = db_path.resolve()
+    temporary = resolved.with_name(f".{resolved.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    return temporary
+
+
 @contextmanager
 def atomic_target(db_path: Path) -> Iterator[Path]:
     """Yield a temporary path beside db_path; on success fsync it and rename it over db_path, on failure remove it."""
     db_path = db_path.resolve()
-    temporary = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
+    temporary = temporary_beside(db_path)
     crash_point("before-temporary")
     try:
         yield temporary
@@ -47,8 +54,7 @@ def atomic_target(db_path: Path) -> Iterator[Path]:
 @contextmanager
 def scratch_target(db_path: Path) -> Iterator[Path]:
     """Yield a temporary path beside db_path that is always removed: a dry run builds into it and keeps nothing."""
-    temporary = db_path.resolve().with_name(f".{db_path.resolve().name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
+    temporary = temporary_beside(db_path)
     try:
         yield temporary
     finally:

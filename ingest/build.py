@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,13 @@ from .derive import amendments, derive_instruments, derive_reference
 from .figures import drawn_timeline, events_hash
 from .incremental import (
     carried_skeletons,
-    content_hash,
     delete_rows_of,
     inputs_hash,
     plan_build,
     previous_files,
     skeleton,
 )
-from .load import MAX_FILE_BYTES, LoadedFile, instrument_files, load_reference, read_instrument_file, shown_path
+from .load import LoadedFile, current_hash, instrument_files, load_reference, read_instrument_file, shown_path
 from .models import (
     NESTED_FIELDS,
     TABLE_MODELS,
@@ -51,7 +50,6 @@ from .models import (
     Instrument,
     KnowledgeBase,
     Record,
-    VocabularyTerm,
     data_dictionary,
     vocabulary_terms,
 )
@@ -95,10 +93,6 @@ def column_types(model: type[Record]) -> dict[str, type]:
     }
 
 
-def rows(records: typing.Sequence[Record]) -> list[dict[str, Any]]:
-    return [record.model_dump(mode="json", exclude=NESTED_FIELDS) for record in records]
-
-
 def create_table(db: sqlite_utils.Database, name: str, indexes: bool = True) -> None:
     """An empty table of the contract: its columns, keys and (unless indexes is False) indexes, from its model."""
     model = TABLE_MODELS[name]
@@ -133,10 +127,6 @@ def insert_records(db: sqlite_utils.Database, name: str, records: typing.Iterabl
     ]
     db.conn.executemany(statement, values)
     return len(values)
-
-
-def vocabulary_rows(vocabulary: type[StrEnum]) -> list[VocabularyTerm]:
-    return vocabulary_terms(vocabulary)
 
 
 def _previous_figure(previous: sqlite3.Connection | None, name: str, source_hash: str) -> Figure | None:
@@ -176,7 +166,7 @@ def whole_set_tables(
     events = timeline_events(kb)
     timeline_hash = events_hash(events, as_at)
     return {
-        **{name: functools.partial(vocabulary_rows, vocabulary) for name, vocabulary in VOCABULARIES.items()},
+        **{name: functools.partial(vocabulary_terms, vocabulary) for name, vocabulary in VOCABULARIES.items()},
         "jurisdictions": lambda: reference.jurisdictions,
         "authorities": lambda: reference.authorities,
         "dimensions": lambda: reference.dimensions,
@@ -289,17 +279,13 @@ class FileStream:
     def run(self, data_dir: Path, paths: list[str], on_file: Callable[[], None]) -> None:
         batches = [paths[start : start + FILES_PER_BATCH] for start in range(0, len(paths), FILES_PER_BATCH)]
         pooled = self.workers.pooled(len(paths), MIN_FILES_FOR_POOL)
-        ahead: list = []
-        for number, batch in enumerate(batches):
-            if pooled:  # the next batch is parsed in the workers while this process checks and writes this one
-                ahead = ahead or [self._read_later(data_dir, path) for path in batch]
-                reading = ahead
-                ahead = (
-                    [self._read_later(data_dir, path) for path in batches[number + 1]]
-                    if number + 1 < len(batches)
-                    else []
-                )
+        # Pooled, each batch goes to the workers before the one before it is checked and written here.
+        reading = self._read_later(data_dir, batches[0]) if pooled and batches else []
+        for batch, following in zip(batches, [*batches[1:], []][: len(batches)], strict=True):
+            if pooled:
+                ahead = self._read_later(data_dir, following)
                 read = [future.result() for future in reading]
+                reading = ahead
             else:
                 read = [read_instrument_file((data_dir / path, path)) for path in batch]
             self.take(list(zip(batch, read, strict=True)))
@@ -307,8 +293,8 @@ class FileStream:
             for _ in batch:
                 on_file()
 
-    def _read_later(self, data_dir: Path, path: str):
-        return self.workers.submit(read_instrument_file, (data_dir / path, path))
+    def _read_later(self, data_dir: Path, paths: list[str]) -> list:
+        return [self.workers.submit(read_instrument_file, (data_dir / path, path)) for path in paths]
 
     def take(self, read: list[tuple[str, tuple[str | None, Any, Problem | None]]]) -> None:
         """Check a batch of read files and, while the build has found no problem, derive and write them."""
@@ -386,20 +372,6 @@ def _instrument_paths(data_dir: Path) -> list[str]:
     return [shown_path(data_dir, path) for path in instrument_files(data_dir)]
 
 
-def _hashes(data_dir: Path, paths: list[str]) -> dict[str, str]:
-    """Each instrument file's content hash. A file the reader would refuse (a link, a pipe, too large, unreadable)
-    gets none: it is read again, and reported, like any changed file."""
-    hashes = {}
-    for path in paths:
-        file = data_dir / path
-        try:
-            regular = not file.is_symlink() and file.is_file() and file.stat().st_size <= MAX_FILE_BYTES
-            hashes[path] = content_hash(file.read_bytes()) if regular else ""
-        except OSError:
-            hashes[path] = ""
-    return hashes
-
-
 def build(
     data_dir: Path,
     db_path: Path,
@@ -424,7 +396,7 @@ def build(
             derive_reference(reference)
         paths = _instrument_paths(data_dir)
         inputs = inputs_hash(data_dir)
-        plan = plan_build(_hashes(data_dir, paths), previous_files(db_path, inputs))
+        plan = plan_build({path: current_hash(data_dir / path) for path in paths}, previous_files(db_path, inputs))
         previous = report.read_previous(db_path, plan.dropped if plan.start_from_previous else None)
         walked = history.walk(data_dir, previous_db=db_path)
         dates = walked.rule_dates()

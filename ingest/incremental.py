@@ -50,10 +50,6 @@ SKELETON_RULE_FIELDS = tuple(
 SKELETON_INSTRUMENT_FIELDS = tuple(name for name in Instrument.column_names() if name != "notes")
 
 
-def content_hash(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
 def inputs_hash(data_dir: Path) -> str:
     """sha256 of the reference tables, the ingest's and the plugins' code, and the libraries whose output is stored."""
     digest = hashlib.sha256()

@@ -130,32 +130,42 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, Problem | None]:
     return content, problem
 
 
+def content_hash(data: bytes) -> str:
+    """How a data file's bytes are fingerprinted (build_files.content_hash): sha1."""
+    return hashlib.sha1(data).hexdigest()
+
+
+def _refused(path: Path, shown_as: str) -> Problem | None:
+    """Why a path cannot be read as a data file (a link, a folder, a device, a pipe, too large), if it cannot."""
+    if path.is_symlink() or not path.is_file():
+        return Problem(
+            shown_as, "-", "-", "not a regular file (a link, a folder, a device or a pipe)", "E-FILE-NOT-REGULAR"
+        )
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE")
+    return None
+
+
 def read_data_file(path: Path, shown_as: str) -> tuple[str | None, Any, Problem | None]:
-    """One file's content hash (sha1 of the bytes parsed) and parsed content, or a Problem naming the file."""
+    """One file's content hash (of the bytes parsed) and parsed content, or a Problem naming the file."""
     try:
-        if path.is_symlink() or not path.is_file():
-            return (
-                None,
-                None,
-                Problem(
-                    shown_as,
-                    "-",
-                    "-",
-                    "not a regular file (a link, a folder, a device or a pipe)",
-                    "E-FILE-NOT-REGULAR",
-                ),
-            )
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return (
-                None,
-                None,
-                Problem(shown_as, "-", "-", f"file is larger than {MAX_FILE_BYTES:,} bytes", "E-FILE-TOO-LARGE"),
-            )
+        refused = _refused(path, shown_as)
+        if refused:
+            return None, None, refused
         data = path.read_bytes()
     except OSError as error:
         return None, None, Problem(shown_as, "-", "-", f"cannot read the file: {error.strerror}", "E-FILE-MISSING")
     content, problem = parse_yaml(data, shown_as)
-    return hashlib.sha1(data).hexdigest(), content, problem
+    return content_hash(data), content, problem
+
+
+def current_hash(path: Path) -> str:
+    """A data file's content hash now, or "" for one the reader would refuse: it is then read, and reported,
+    like any changed file."""
+    try:
+        return "" if _refused(path, path.name) else content_hash(path.read_bytes())
+    except OSError:
+        return ""
 
 
 def parse_yaml(data: bytes, shown_as: str) -> tuple[Any, Problem | None]:

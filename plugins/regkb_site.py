@@ -67,11 +67,11 @@ CACHE_HEADER = (b"x-regkb-cache", b"hit")
 SEEN_ONCE_MAX = 65_536
 
 
-def is_csv_export(scope) -> bool:
-    """A CSV export is never kept: Datasette streams it after a 200 and, when a page of rows hits the SQL time
-    limit, ends it with the error's text; a kept copy would hand that cut-short file to everyone after."""
-    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return scope["path"].endswith(".csv") or query.get("_format") == ["csv"]
+def is_csv_export(scope, args: dict[str, str]) -> bool:
+    """A CSV export (args: the parsed query string). It goes past the response cache: Datasette streams CSV after
+    a 200 and, when a page of rows hits the SQL time limit, ends it with the error's text; a kept copy would hand
+    that cut-short file to everyone after."""
+    return scope["path"].endswith(".csv") or args.get("_format") == "csv"
 
 
 def response_cache(
@@ -86,7 +86,7 @@ def response_cache(
     the same host always gives the same answer. The key includes the Host header
     (pages carry absolute links built from it), so one visitor's Host cannot reach
     another's page; responses that set a cookie are never kept; headers count
-    towards the size cap. Large responses and CSV exports are passed through. A URL is kept only from its
+    towards the size cap. Large responses are passed through (and CSV exports never reach the cache). A URL is kept only from its
     second request on, so one-off URLs (a flood of junk query strings) cannot evict the pages people use.
     """
     entries: OrderedDict[tuple, tuple[dict, bytes, int]] = OrderedDict()
@@ -105,9 +105,6 @@ def response_cache(
             start, body, _ = entries[key]
             await send(dict(start, headers=[*start["headers"], CACHE_HEADER]))
             await send({"type": "http.response.body", "body": body})
-            return
-        if is_csv_export(scope):
-            await app(scope, receive, send)
             return
         if hash(key) not in seen_once:
             if len(seen_once) >= SEEN_ONCE_MAX:
@@ -386,12 +383,11 @@ def asgi_wrapper(datasette):
             if problem:
                 await Response.text(f"Bad request: {problem}", status=400).asgi_send(with_headers)
                 return
-            arguments = scope.get("query_string", b"").split(b"&")
-            if is_csv_export(scope):
+            if is_csv_export(scope, args):  # never cached (is_csv_export says why)
                 paced = paced_export(with_headers, lambda: pages_in_flight > 0)
-                writer = for_excel(paced, neutralise=b"_dl=1" in arguments) if b"_bom=1" in arguments else paced
+                writer = for_excel(paced, neutralise=args.get("_dl") == "1") if args.get("_bom") == "1" else paced
                 async with export_slot:  # one export at a time per process; the next one waits its turn
-                    await cached(scope, receive, writer)
+                    await app(scope, receive, writer)
                 return
             if is_arbitrary_sql(scope, args):
                 if arbitrary_sql.locked():  # one visitor's SQL at a time: the other SQL threads stay for pages

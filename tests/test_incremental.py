@@ -135,3 +135,18 @@ def test_an_incremental_rebuild_gives_the_rows_of_a_full_build(tmp_path, data_co
     assert search(incremental, "แก้ไข")  # the edited text is found; the removed file's rules are not
     assert not sqlite_utils.Database(incremental).execute(
         "select count(*) from rules where instrument_id = ?", [removed.stem]).fetchone()[0]
+
+
+def test_files_read_ahead_by_the_workers_in_small_batches_give_the_same_rows(tmp_path, data_copy, monkeypatch):
+    """Large data sets are parsed in worker processes one batch ahead; the real set is too small for that, so the
+    thresholds are lowered here to run the same path over it."""
+    one_batch = tmp_path / "one" / "kb.db"
+    one_batch.parent.mkdir()
+    ingest(data_copy, one_batch)
+    monkeypatch.setattr(build_module, "MIN_FILES_FOR_POOL", 10)
+    monkeypatch.setattr(build_module, "FILES_PER_BATCH", 7)
+    batched = tmp_path / "batched" / "kb.db"
+    batched.parent.mkdir()
+    ingest(data_copy, batched)
+    assert last_run(batched)["files_read"] == len(list(data_copy.glob("*/*.yml")))
+    assert table_rows(batched) == table_rows(one_batch)
